@@ -1,0 +1,38 @@
+# iceprod-tasks: `make run` serves the API locally, `make test` runs everything CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+ROLE ?= admin
+DATASETS ?=
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: install run token test test-moto test-ddblocal lint package reconcile bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## serve the API on http://127.0.0.1:$(PORT)
+	PORT=$(PORT) $(PY) -m chalicelib.local.run
+
+token: install  ## print a token: make token ROLE=system [DATASETS=d1:write]
+	@$(PY) -m chalicelib.local.token --role $(ROLE) --datasets "$(DATASETS)"
+
+lint: install
+	$(PY) -m ruff check .
+
+test-moto: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-ddblocal: install
+	$(PY) -m pytest -q -p no:cacheprovider --backend=ddblocal
+
+test: lint test-moto test-ddblocal  ## the whole suite, on moto and on DynamoDB Local
+
+clean:
+	rm -rf $(VENV) .cache build .pytest_cache .ruff_cache

@@ -1,0 +1,13 @@
+"""The IceProd Tasks API: builds the Chalice app and registers its blueprints. Nothing else."""
+
+from chalice import Chalice
+
+from chalicelib import config
+from chalicelib.routes import api, datasets, files, tasks
+
+app = Chalice(app_name="iceprod-tasks")
+app.log.setLevel(config.LOG_LEVEL)
+app.register_blueprint(api.framework)
+app.register_blueprint(tasks.bp)
+app.register_blueprint(datasets.bp)
+app.register_blueprint(files.bp)

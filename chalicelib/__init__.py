@@ -1,0 +1,1 @@
+"""iceprod-tasks: the IceProd Tasks REST API on Chalice, PynamoDB and DynamoDB."""

@@ -1,0 +1,109 @@
+"""Every setting of the service, read from the environment in one place.
+
+Nothing else in the code base reads ``os.environ``: a reader who wants to know what can be
+configured reads this module. Values are read once, at import; the local launcher calls
+:func:`use_endpoint` before the models are imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+_env = os.environ
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env.get(name, default))
+
+
+def _opt(name: str) -> str | None:
+    value = _env.get(name, "").strip()
+    return value or None
+
+
+# --- tables ---------------------------------------------------------------------------
+TASKS_TABLE = _env.get("TASKS_TABLE", "iceprod-tasks")
+FILES_TABLE = _env.get("FILES_TABLE", "iceprod-dataset-files")
+COUNTERS_TABLE = _env.get("COUNTERS_TABLE", "iceprod-task-counters")
+#: The tasks table's stream, for the Lambda event source (the template wires the real one).
+TASKS_STREAM_ARN = _env.get(
+    "TASKS_STREAM_ARN",
+    "arn:aws:dynamodb:us-east-1:000000000000:table/iceprod-tasks/stream/1970-01-01T00:00:00.000",
+)
+#: Write shards of the status/priority index key (``"<status>#<shard>"``).
+STATUS_SHARDS = max(1, _int("STATUS_SHARDS", 1))
+
+# --- DynamoDB endpoint -----------------------------------------------------------------
+REGION = _env.get("AWS_REGION") or _env.get("AWS_DEFAULT_REGION") or "us-east-1"
+DYNAMODB_ENDPOINT = _opt("AWS_ENDPOINT_URL_DYNAMODB")
+STREAMS_ENDPOINT = _opt("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or DYNAMODB_ENDPOINT
+#: Parallel DynamoDB requests one bulk operation may have in flight (also the pool size).
+DB_PARALLELISM = max(1, _int("DB_PARALLELISM", 16))
+
+
+def use_endpoint(url: str) -> None:
+    """Point DynamoDB and its streams at ``url`` (the embedded engine of ``make run``).
+
+    Must run before ``chalicelib.models`` is imported: the models read the endpoint once.
+    Local engines need some credentials, any will do.
+    """
+    global DYNAMODB_ENDPOINT, STREAMS_ENDPOINT
+    DYNAMODB_ENDPOINT = STREAMS_ENDPOINT = url
+    _env["AWS_ENDPOINT_URL_DYNAMODB"] = url
+    _env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = url
+    _env.setdefault("AWS_ACCESS_KEY_ID", "local")
+    _env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+
+
+def dynamodb_endpoint() -> str | None:
+    """The configured endpoint, as it is now (``use_endpoint`` may have changed it)."""
+    return DYNAMODB_ENDPOINT
+
+
+# --- auth ------------------------------------------------------------------------------
+JWT_SECRET = _opt("TASKS_JWT_SECRET")
+JWT_PUBLIC_KEY = _opt("TASKS_JWT_PUBLIC_KEY")
+JWT_AUDIENCE = _opt("TASKS_JWT_AUDIENCE")
+JWT_ISSUER = _opt("TASKS_JWT_ISSUER")
+#: Keycloak claim mapping (IceProd's production tokens).
+KEYCLOAK_ADMIN_GROUP = _env.get("TASKS_KEYCLOAK_ADMIN_GROUP", "/tokens/IceProdAdmins")
+KEYCLOAK_CLIENT = _env.get("TASKS_KEYCLOAK_CLIENT", "iceprod")
+KEYCLOAK_SYSTEM_ROLE = _env.get("TASKS_KEYCLOAK_SYSTEM_ROLE", "iceprod-system")
+KEYCLOAK_USER_GROUP_PATTERN = _env.get("TASKS_KEYCLOAK_USER_GROUP_PATTERN", r"/institutions/IceCube.*")
+#: What a Keycloak ``user`` may do on every dataset: ``read`` (default), ``write`` or ``none``.
+KEYCLOAK_USER_ACCESS = _env.get("TASKS_KEYCLOAK_USER_ACCESS", "read")
+
+
+def set_jwt_secret(secret: str) -> None:
+    """The local launcher's generated secret (when ``TASKS_JWT_SECRET`` is unset)."""
+    global JWT_SECRET
+    JWT_SECRET = secret
+    _env["TASKS_JWT_SECRET"] = secret
+
+
+# --- claims, queueing ------------------------------------------------------------------
+#: Index items one claim reads per Query page.
+CLAIM_PAGE_SIZE = max(1, _int("CLAIM_PAGE_SIZE", 25))
+#: Upper bound on index items one claim examines before it answers 404.
+CLAIM_MAX_SCANNED = max(1, _int("CLAIM_MAX_SCANNED", 5000))
+#: Upper bound on the seconds one claim spends before it answers 404.
+CLAIM_MAX_SECONDS = _float("CLAIM_MAX_SECONDS", 10.0)
+QUEUE_SCHEDULE = _env.get("QUEUE_SCHEDULE", "off").lower() in ("on", "1", "true", "yes")
+QUEUE_RATE_MINUTES = max(1, _int("QUEUE_RATE_MINUTES", 5))
+QUEUE_TARGET = max(0, _int("QUEUE_TARGET", 250000))
+QUEUE_PER_CYCLE = max(0, _int("QUEUE_PER_CYCLE", 1000))
+
+# --- counters --------------------------------------------------------------------------
+#: Seconds a stream record's "applied" marker lives (streams keep records 24 h).
+MARKER_TTL_SECONDS = _int("MARKER_TTL_SECONDS", 48 * 3600)
+RECONCILE_RATE_HOURS = max(1, _int("RECONCILE_RATE_HOURS", 24))
+
+# --- local server ----------------------------------------------------------------------
+PORT = _int("PORT", 8000)
+HOST = _env.get("HOST", "127.0.0.1")
+LOCAL_STATE_DIR = _env.get("TASKS_LOCAL_DIR", ".local")
+LOG_LEVEL = _env.get("LOG_LEVEL", "INFO").upper()

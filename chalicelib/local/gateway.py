@@ -1,0 +1,36 @@
+"""Chalice's local API Gateway, made to behave like the deployed one where it differs.
+
+* API Gateway percent-decodes path parameters once; ``chalice local`` passes them encoded
+  (``step%201`` for ``step 1``). We decode them here, where the difference is, not in routes
+  (which would decode twice on AWS).
+* An unknown route answers our JSON 404, as the template's gateway responses do on AWS
+  (``chalice local`` answers 403 "Missing Authentication Token").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from chalice.local import ForbiddenError, LocalGateway
+
+
+class ApiGateway(LocalGateway):
+    """The local gateway of ``make run`` and of the tests' ``chalice.test.Client``."""
+
+    def _generate_lambda_event(self, method: str, path: str, headers: Any, body: bytes | None) -> dict:
+        event = super()._generate_lambda_event(method, path, headers, body)
+        event["pathParameters"] = {k: unquote(v) for k, v in (event["pathParameters"] or {}).items()}
+        return event
+
+    def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> dict:
+        try:
+            return super().handle_request(method, path, headers, body)
+        except ForbiddenError:
+            return {
+                "statusCode": 404,
+                "headers": {"Content-Type": "application/json"},
+                "multiValueHeaders": {},
+                "body": json.dumps({"code": 404, "error": f"no route {method} {path.split('?')[0]}"}),
+            }

@@ -1,0 +1,21 @@
+"""PynamoDB models: the three tables, their keys and indexes.
+
+The models declare what DynamoDB must know (keys, index keys, the attributes conditions name);
+task documents carry keys the models do not declare, so services read and write whole items
+through the model's own connection (``Model._get_connection()``) and :mod:`chalicelib.codec`.
+"""
+
+from chalicelib.models.counters import Counter
+from chalicelib.models.files import DatasetFile
+from chalicelib.models.tasks import Task
+
+ALL_MODELS = (Task, DatasetFile, Counter)
+
+__all__ = ["ALL_MODELS", "Counter", "DatasetFile", "Task", "create_tables"]
+
+
+def create_tables(wait: bool = True) -> None:
+    """Create every missing table (``make run`` and the tests; the template does it on AWS)."""
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(wait=wait)

@@ -1,0 +1,1 @@
+"""HTTP routes: Chalice blueprints, thin (parse, call a service, shape the answer)."""

@@ -1,0 +1,94 @@
+"""What every route shares: auth, error mapping, JSON answers, and the HTTP middleware.
+
+:func:`endpoint` registers a view on a blueprint with its access rule. The checks run in
+IceProd's order: authentication (401), authorization (403), then the view's validation (400)
+and lookups (404). Domain errors become ``{"code", "error"}`` answers here and nowhere else;
+the middleware gives Chalice's own errors (405, 415, ...) and any unexpected failure the same
+shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+from chalicelib import validation as v
+from chalicelib.auth import Access, authenticate, authorize
+from chalicelib.errors import DomainError, error_response, json_error
+
+log = logging.getLogger("iceprod_tasks")
+framework = Blueprint(__name__)
+View = Callable[..., Any]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int = 200) -> Callable[[View], View]:
+    """Register ``view(request, **path_params)`` as a route needing ``access``.
+
+    Accepts any Content-Type: IceProd's clients do not always send one, and the body is parsed
+    from its raw bytes.
+    """
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def handler(**params: str) -> Response:
+            request = bp.current_request
+            try:
+                principal = authenticate(request.headers.get("authorization"))
+                authorize(principal, access, params.get("dataset_id"))
+                result = view(request, **params)
+            except DomainError as error:
+                return error_response(error)
+            return result if isinstance(result, Response) else json_response(result, status)
+
+        bp.route(path, methods=[method], content_types=["*/*"])(handler)
+        return view
+
+    return decorate
+
+
+def body(request: Request, allow_empty: bool = False) -> dict[str, Any]:
+    """The request's JSON object body, whatever its Content-Type."""
+    return v.parse_json(request.raw_body, allow_empty=allow_empty)
+
+
+def param(request: Request, name: str) -> str | None:
+    """A query parameter (the last one when repeated)."""
+    params = request.query_params or {}
+    return params.get(name)
+
+
+@framework.middleware("http")
+def uniform_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice's own errors (``{"Code", "Message"}``) and crashes, in our error shape."""
+    try:
+        response = get_response(event)
+    except Exception:
+        log.exception("unhandled error on %s %s", event.method, event.path)
+        return json_error(500, "internal server error")
+    if response.status_code >= 400 and isinstance(response.body, dict) and "Message" in response.body:
+        return json_error(response.status_code, str(response.body["Message"]), _plain(response.headers))
+    if response.status_code == 500 and not _is_ours(response):
+        return json_error(500, "internal server error")
+    return response
+
+
+def _is_ours(response: Response) -> bool:
+    return isinstance(response.body, str) and response.body.startswith('{"code":')
+
+
+def _plain(headers: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in ("content-type",) and isinstance(v, str)}

@@ -1,0 +1,49 @@
+"""Global task routes (admin and system tokens)."""
+
+from chalice import Blueprint
+
+from chalicelib import validation as v
+from chalicelib.auth import Access
+from chalicelib.routes.api import body, endpoint, param
+from chalicelib.services import listings, tasks
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/tasks", "GET", Access.SYSTEM)
+def list_tasks(request):
+    found = listings.list_tasks(
+        v.statuses(param(request, "status") or ""),
+        v.keys_param(param(request, "keys")),
+        v.sort_param(param(request, "sort")),
+        v.limit_param(param(request, "limit")),
+    )
+    return {"tasks": found}
+
+
+@endpoint(bp, "/tasks", "POST", Access.SYSTEM, status=201)
+def create_task(request):
+    return {"result": tasks.create_task(body(request))}
+
+
+@endpoint(bp, "/tasks/{task_id}", "GET", Access.SYSTEM)
+def get_task(request, task_id):
+    return tasks.get_task(task_id)
+
+
+@endpoint(bp, "/tasks/{task_id}", "PATCH", Access.SYSTEM)
+def patch_task(request, task_id):
+    return tasks.patch_task(task_id, body(request))
+
+
+@endpoint(bp, "/tasks/{task_id}/status", "PUT", Access.SYSTEM)
+def put_status(request, task_id):
+    tasks.set_status(task_id, v.status(body(request).get("status")))
+    return {}
+
+
+@endpoint(bp, "/task_actions/bulk_status/{status}", "POST", Access.SYSTEM)
+def bulk_status(request, status):
+    v.status(status)
+    tasks.bulk_set_status(tasks.bulk_ids(body(request)), status)
+    return {}

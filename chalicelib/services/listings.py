@@ -1,0 +1,139 @@
+"""Reads of many tasks: global listings, dataset listings, summaries and statistics.
+
+A listing by status reads the status/priority index (one Query per status shard, highest
+priority first); a dataset listing reads the dataset index. Only ``GET /tasks`` without a
+status filter scans the table.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+
+from chalicelib import db
+from chalicelib.models import Task
+from chalicelib.models.tasks import STATUSES, status_keys
+from chalicelib.services import store
+from chalicelib.services.store import Doc, attr, value
+
+_TYPE_ORDER = {type(None): 0, int: 1, float: 1, str: 2, dict: 3, list: 4, bool: 5}
+
+
+def _sort_value(val: Any) -> tuple[int, Any]:
+    """Mixed-type sort key in MongoDB's spirit: missing/null, numbers, strings, objects, ..."""
+    rank = _TYPE_ORDER.get(type(val), 6)
+    if rank in (3, 4, 6):
+        return rank, str(val)
+    return rank, val if val is not None else 0
+
+
+def _items_by_status(status_filter: list[str], attributes: Any) -> Iterator[dict[str, Any]]:
+    for status in status_filter:
+        for key in status_keys(status):
+            yield from db.query_all(
+                Task, key, index_name=Task.by_status.Meta.index_name,
+                scan_index_forward=False, attributes_to_get=attributes,
+            )
+
+
+def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tuple[str, int]],
+               limit: int | None) -> list[Doc]:
+    """``GET /tasks``: tasks by status (index) or all (scan), projected, sorted, limited."""
+    attributes = store.projection(keys, [k for k, _ in sort])
+    if status_filter:
+        items = _items_by_status(status_filter, attributes)
+    else:
+        items = db.scan_all(Task, attributes_to_get=attributes)
+    if not sort and limit:
+        items = islice(items, limit)
+    docs = [store.decode(item) for item in items]
+    for key, direction in reversed(sort):
+        docs.sort(key=lambda d, k=key: _sort_value(d.get(k)), reverse=direction < 0)
+    if limit:
+        docs = docs[:limit]
+    if keys is not None:
+        docs = [{k: d[k] for k in keys if k in d} for d in docs]
+    return docs
+
+
+def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Condition | None = None,
+                  **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Raw items of one dataset, from the dataset index."""
+    return db.query_all(
+        Task, dataset_id, index_name=Task.by_dataset.Meta.index_name,
+        attributes_to_get=attributes, filter_condition=filter_condition, **kwargs,
+    )
+
+
+def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None, job_index: int | None,
+                  keys: list[str] | None) -> dict[str, Doc]:
+    """``GET /datasets/{id}/tasks``: ``{task_id: task}``, filtered and projected."""
+    condition = None
+    clauses = []
+    if status_filter:
+        clauses.append(attr("status").is_in(*[value(s) for s in status_filter]))
+    if job_id is not None:
+        clauses.append(attr("job_id") == value(job_id))
+    if job_index is not None:
+        clauses.append(attr("job_index") == value(job_index))
+    for clause in clauses:
+        condition = clause if condition is None else condition & clause
+    items = dataset_items(dataset_id, store.projection(keys, ["task_id"]), condition)
+    docs = (store.decode(item, keys) for item in items)
+    return {doc["task_id"]: doc for doc in docs}
+
+
+def status_summary(dataset_id: str) -> dict[str, list[str]]:
+    """``{status: [task_id]}`` for the statuses that occur, in display order."""
+    groups: dict[str, list[str]] = {}
+    for item in dataset_items(dataset_id, [attr("task_id"), attr("status")]):
+        groups.setdefault(item["status"]["S"], []).append(item["task_id"]["S"])
+    return {s: groups[s] for s in STATUSES if s in groups}
+
+
+def task_stats(dataset_id: str) -> dict[str, dict[str, Any]]:
+    """Per task name over the dataset's complete tasks: counts, hours, efficiency."""
+    fields = ["name", "task_index", "requirements", "walltime", "walltime_err", "_ft"]
+    items = dataset_items(dataset_id, [attr(f) for f in fields], attr("status") == value("complete"))
+    by_name: dict[str, dict[str, Any]] = {}
+    for item in items:
+        doc = store.decode(item)
+        entry = by_name.setdefault(doc.get("name"), {"index": doc.get("task_index"), "hrs": [], "err": 0.0, "gpu": 0})
+        entry["index"] = _min_index(entry["index"], doc.get("task_index"))
+        entry["hrs"].append(_number(doc.get("walltime")))
+        entry["err"] += _number(doc.get("walltime_err"))
+        gpu = (doc.get("requirements") or {}).get("gpu") if isinstance(doc.get("requirements"), dict) else None
+        entry["gpu"] += gpu if isinstance(gpu, (int, float)) and not isinstance(gpu, bool) else 0
+    ordered = sorted(by_name.items(), key=lambda kv: _sort_value(kv[1]["index"]))
+    return {name: _stats(entry) for name, entry in ordered}
+
+
+def _min_index(a: Any, b: Any) -> Any:
+    if not isinstance(b, int):
+        return a
+    return b if not isinstance(a, int) or b < a else a
+
+
+def _number(val: Any) -> float:
+    return float(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else 0.0
+
+
+def _stats(entry: dict[str, Any]) -> dict[str, Any]:
+    hrs = entry["hrs"]
+    total, err = math.fsum(hrs), entry["err"]
+    return {
+        "count": len(hrs),
+        "gpu": entry["gpu"],
+        "total_hrs": total,
+        "total_err_hrs": err,
+        "avg_hrs": total / len(hrs),
+        "stddev_hrs": statistics.stdev(hrs) if len(hrs) > 1 else None,
+        "min_hrs": min(hrs),
+        "max_hrs": max(hrs),
+        "efficiency": total / (total + err) if total + err else 0.0,
+    }

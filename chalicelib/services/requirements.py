@@ -1,0 +1,169 @@
+"""Task requirements: raising them (after a failure, or in bulk) without losing a concurrent change.
+
+A raise is computed from the values read and written with a condition that those values are
+still there (optimistic concurrency): two concurrent raises of the same task cannot both
+apply to a stale value, the loser re-reads and recomputes. DynamoDB's ``ADD`` cannot express
+"at least", so this is the atomic way to take a maximum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
+
+from chalicelib import db
+from chalicelib import validation as v
+from chalicelib.errors import Invalid, NotFound
+from chalicelib.models.tasks import name_key
+from chalicelib.services import listings, store
+from chalicelib.services.store import attr, value
+
+DEFAULTS: dict[str, float | int] = {"cpu": 1, "memory": 1.0, "disk": 10.0, "time": 1.0}
+INT_KEYS = ("cpu", "gpu")
+NUMBER_KEYS = ("memory", "disk", "time")
+BULK_KEYS = (*INT_KEYS, *NUMBER_KEYS, "os", "site")
+MAX_ATTEMPTS = 10
+
+Raise = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def current(requirements: dict[str, Any], key: str) -> Any:
+    """A requirement's value, ``None`` when absent or stored as null."""
+    return requirements.get(key) if isinstance(requirements, dict) else None
+
+
+def raise_from_usage(resources: dict[str, Any]) -> Raise:
+    """The new requirements after a failure that used ``resources`` (IceProd's rules)."""
+
+    def new_values(requirements: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        used = resources.get("cpu")
+        if v.is_number(used):
+            cur = current(requirements, "cpu")
+            cur = cur if v.is_number(cur) else DEFAULTS["cpu"]
+            if 1.1 < used <= 20 and used >= 1.1 * cur:
+                out["cpu"] = math.ceil(cur + 1)
+        for key in NUMBER_KEYS:
+            used = resources.get(key)
+            if not v.is_number(used) or used < 0.5:
+                continue
+            cur = current(requirements, key)
+            cur = cur if v.is_number(cur) else DEFAULTS[key]
+            if used * 1.5 > cur:
+                out[key] = float(used * 1.5)
+        return out
+
+    return new_values
+
+
+def raise_to(body: dict[str, Any]) -> Raise:
+    """``bulk_requirements``: numbers raised to at least the given value, os/site replaced."""
+
+    def new_values(requirements: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, val in body.items():
+            cur = current(requirements, key)
+            if key in ("os", "site"):
+                if cur != val:
+                    out[key] = val
+            elif not v.is_number(cur) or cur < val:
+                out[key] = val
+        return out
+
+    return new_values
+
+
+def unchanged(requirements: dict[str, Any], keys: list[str]) -> Condition:
+    """The condition that ``keys`` of the stored requirements still hold what was read."""
+    condition = attr("requirements").exists()
+    for key in keys:
+        path = attr("requirements", key)
+        if key not in requirements:
+            condition &= path.does_not_exist()
+        elif requirements[key] is None:
+            condition &= path.is_type("NULL")
+        else:
+            condition &= path == value(requirements[key])
+    return condition
+
+
+def apply_raise(task_id: str, requirements: dict[str, Any], new_values: Raise,
+                extra_actions: list | None = None, extra_condition: Condition | None = None,
+                reread: Callable[[], dict[str, Any]] | None = None) -> bool:
+    """Write ``new_values(requirements)`` guarded by :func:`unchanged`, re-reading on conflict.
+
+    ``extra_actions`` and ``extra_condition`` ride along in the same write (the failure
+    actions: status, counters). Returns False when ``extra_condition`` fails (the caller
+    decides what that means); raises ``NotFound`` when the task is gone.
+    """
+    reread = reread or (lambda: _requirements_of(task_id))
+    for _ in range(MAX_ATTEMPTS):
+        changes = new_values(requirements)
+        actions = list(extra_actions or [])
+        actions += [attr("requirements", k).set(value(val)) for k, val in changes.items()]
+        if not actions:
+            return True
+        condition = unchanged(requirements, list(changes)) if changes else store.exists()
+        if extra_condition is not None:
+            condition &= extra_condition
+        try:
+            store.update(task_id, actions, condition)
+            return True
+        except UpdateError as error:
+            if not db.is_condition_failure(error):
+                raise
+        fresh = reread()
+        if fresh is None:
+            return False
+        requirements = fresh
+    raise Invalid("task changed concurrently too often, retry")
+
+
+def _requirements_of(task_id: str) -> dict[str, Any]:
+    doc = store.decode(store.get_item(task_id, [attr("requirements")]))
+    reqs = doc.get("requirements")
+    return reqs if isinstance(reqs, dict) else {}
+
+
+def check_bulk_body(body: dict[str, Any]) -> dict[str, Any]:
+    """``{resource: value}`` with the allowed keys and types only."""
+    if not body:
+        raise Invalid("empty body")
+    for key, val in body.items():
+        if key not in BULK_KEYS:
+            raise Invalid(f"unknown requirement {key!r}")
+        if key in INT_KEYS and not v.is_int(val):
+            raise Invalid(f"{key} must be an integer")
+        if key in NUMBER_KEYS and not v.is_number(val):
+            raise Invalid(f"{key} must be a number")
+        if key == "os" and not (isinstance(val, list) and all(isinstance(x, str) for x in val)):
+            raise Invalid("os must be a list of strings")
+        if key == "site" and not isinstance(val, str):
+            raise Invalid("site must be a string")
+    return body
+
+
+def bulk_raise(dataset_id: str, task_name: str, body: dict[str, Any]) -> int:
+    """Raise the requirements of every task of ``task_name`` in a dataset; how many exist."""
+    prefix = name_key(task_name, 0)[: -len("0")]
+    items = listings.dataset_items(
+        dataset_id,
+        [attr("task_id"), attr("requirements"), attr("_ft")],
+        attr("name") == value(task_name),
+        range_key_condition=attr("_name_key").startswith(prefix),
+    )
+    tasks = [store.decode(item) for item in items]
+    if not tasks:
+        raise NotFound(f"no task named {task_name!r} in dataset {dataset_id}")
+    new_values = raise_to(body)
+
+    def one(doc: dict[str, Any]) -> bool:
+        reqs = doc.get("requirements") if isinstance(doc.get("requirements"), dict) else {}
+        return apply_raise(doc["task_id"], reqs, new_values)
+
+    db.parallel(one, tasks)
+    return len(tasks)

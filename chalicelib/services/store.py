@@ -1,0 +1,94 @@
+"""The tasks table as a repository of JSON documents: whole-item reads and conditional writes.
+
+Everything that turns a task document into DynamoDB and back lives here, so that the services
+speak in documents, PynamoDB conditions and update actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
+
+from chalicelib import codec, db
+from chalicelib.errors import NotFound
+from chalicelib.models import Task
+from chalicelib.models.tasks import INTERNAL, status_key
+
+Doc = dict[str, Any]
+
+
+def now() -> str:
+    """``status_changed`` exactly as IceProd writes it: naive UTC ISO 8601."""
+    return datetime.now(UTC).replace(tzinfo=None).isoformat()
+
+
+def attr(*segments: str) -> Path:
+    """A document path from literal segments (a dot in a name stays part of the name)."""
+    return Path(list(segments))
+
+
+def value(v: Any) -> dict[str, Any]:
+    """A JSON value as a pre-serialized expression value (keeps ints and floats exact)."""
+    return codec.encode(v)
+
+
+def set_status(status: str, task_id: str) -> list[Action]:
+    """The writes of every status change: the status, its index key, ``status_changed``."""
+    return [
+        attr("status").set(value(status)),
+        attr(Task.status_key.attr_name).set(value(status_key(status, task_id))),
+        attr("status_changed").set(value(now())),
+    ]
+
+
+def exists() -> Condition:
+    return attr("task_id").exists()
+
+
+def decode(item: dict[str, Any], keys: Iterable[str] | None = None, keep_task_id: bool = True) -> Doc:
+    """A task item as the client's document, projected to ``keys`` when given."""
+    doc = codec.decode_item(item, INTERNAL)
+    if keys is not None:
+        wanted = set(keys)
+        if keep_task_id:
+            wanted.add("task_id")
+        doc = {k: v for k, v in doc.items() if k in wanted}
+    return doc
+
+
+def projection(keys: list[str] | None, extra: Iterable[str] = ()) -> list[Path] | None:
+    """The attributes to read for a ``keys`` projection (with the float sidecar)."""
+    if keys is None:
+        return None
+    names = dict.fromkeys([*keys, *extra, codec.FLOATS])
+    return [attr(n) for n in names]
+
+
+def get_item(task_id: str, attributes: list[Path] | None = None) -> dict[str, Any]:
+    """The raw item of a task (strongly consistent), or ``NotFound``."""
+    with db.translated():
+        answer = Task._get_connection().get_item(task_id, consistent_read=True, attributes_to_get=attributes)
+    item = answer.get("Item")
+    if not item:
+        raise NotFound(f"task {task_id} not found")
+    return item
+
+
+def update(task_id: str, actions: list[Action], condition: Condition | None = None,
+           return_values: str = "NONE") -> dict[str, Any]:
+    """One UpdateItem; raises PynamoDB's ``UpdateError`` when the condition fails."""
+    with db.translated():
+        return Task._get_connection().update_item(
+            task_id, actions=actions, condition=condition, return_values=return_values
+        )
+
+
+def put_new(task_id: str, item: dict[str, Any]) -> None:
+    """Create a task item; the id must be new."""
+    with db.translated():
+        Task._get_connection().put_item(task_id, attributes=item, condition=attr("task_id").does_not_exist())

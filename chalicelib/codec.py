@@ -56,7 +56,7 @@ def _number(value: int | float, where: str) -> str:
         magnitude = abs(dec)
         if magnitude < _MIN_MAGNITUDE or magnitude > _MAX_MAGNITUDE:
             raise Invalid(f"{where}: number out of range")
-        if len(dec.normalize().as_tuple().digits) > _MAX_DIGITS:
+        if isinstance(value, int) and len(str(abs(value)).rstrip("0")) > _MAX_DIGITS:
             raise Invalid(f"{where}: number has more than {_MAX_DIGITS} significant digits")
     return str(value) if isinstance(value, int) else repr(value)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -58,26 +59,19 @@ def backend(pytestconfig: pytest.Config) -> str:
     return pytestconfig.getoption("backend")
 
 
-def _reset_connections() -> None:
-    from chalicelib.models import ALL_MODELS
-
-    for model in ALL_MODELS:
-        model._connection = None
-
-
 @pytest.fixture
 def tables(backend: str) -> Iterator[None]:
-    """Fresh, empty tables for one test, on the selected engine."""
+    """Fresh, empty tables for one test, on the selected engine.
+
+    moto hooks every botocore client created after ``import moto`` (done above, before any
+    client), so the models' cached connections can serve every test.
+    """
     from chalicelib.models import ALL_MODELS, create_tables
 
-    _reset_connections()
     if backend == "moto":
-        from moto import mock_aws
-
         with mock_aws():
             create_tables()
             yield
-        _reset_connections()
         return
     create_tables()
     try:

@@ -95,7 +95,7 @@ def get_task(task_id: str, keys: list[str] | None = None, dataset_id: str | None
     item = store.get_item(task_id, store.projection(keys, extra))
     if dataset_id is not None and item.get("dataset_id", {}).get("S") != dataset_id:
         raise NotFound(f"task {task_id} not found in dataset {dataset_id}")
-    return store.decode(item, keys)
+    return store.decode(item, keys, keep_task_id=False)
 
 
 def patch_task(task_id: str, body: dict[str, Any]) -> Doc:

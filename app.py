@@ -3,7 +3,8 @@
 from chalice import Chalice
 
 from chalicelib import config
-from chalicelib.routes import api, datasets, files, tasks
+from chalicelib.events import handlers
+from chalicelib.routes import actions, api, counts, datasets, files, tasks
 
 app = Chalice(app_name="iceprod-tasks")
 app.log.setLevel(config.LOG_LEVEL)
@@ -11,3 +12,6 @@ app.register_blueprint(api.framework)
 app.register_blueprint(tasks.bp)
 app.register_blueprint(datasets.bp)
 app.register_blueprint(files.bp)
+app.register_blueprint(actions.bp)
+app.register_blueprint(counts.bp)
+app.register_blueprint(handlers.bp)

@@ -37,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     global _ENGINE
     config.addinivalue_line("markers", "real_server: needs a DynamoDB server process (not in-process moto)")
+    if config.getoption("backend") == "moto":
+        # botocore derives account-based stream hosts (<account>.streams-ddb...) from the ARN;
+        # moto's in-process mock knows only the classic host, so name it.
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = "https://streams.dynamodb.us-east-1.amazonaws.com"
     if config.getoption("backend") == "ddblocal":
         from tests.engines import DynamoDBLocal
 
@@ -226,3 +230,13 @@ def live(backend: str, tmp_path: Any) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def drain(tables: None):
+    """Apply what the tasks stream holds now to the counters, through the real consumer."""
+    from chalicelib.events import handlers
+    from chalicelib.local.consumer import StreamConsumer
+
+    consumer = StreamConsumer(handlers.count_tasks)
+    return consumer.drain

@@ -1,15 +1,66 @@
-"""The background jobs of ``make run``: what AWS runs as stream and scheduled Lambdas."""
+"""The background jobs of ``make run``: what AWS runs as stream and scheduled Lambdas.
+
+* the stream consumer (:mod:`chalicelib.local.consumer`) feeding the counters handler;
+* the queueing job every ``QUEUE_RATE_MINUTES`` when ``QUEUE_SCHEDULE=on``;
+* the counters' reconciliation every ``RECONCILE_RATE_HOURS``.
+They call the very handlers the deployment runs, with Lambda-shaped events.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib import config
+from chalicelib.local.consumer import StreamConsumer
+
+log = logging.getLogger("iceprod_tasks.background")
 
 
-def start() -> list[threading.Thread]:
-    """Start the local stand-ins of the event handlers (none yet)."""
-    return []
+class Every:
+    """Call ``job`` every ``seconds`` in a daemon thread until stopped."""
+
+    def __init__(self, name: str, seconds: float, job: Callable[[], Any]) -> None:
+        self._stop = threading.Event()
+        self._job = job
+        self._seconds = seconds
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            try:
+                self._job()
+            except Exception:
+                log.exception("%s failed", self._thread.name)
+
+    def start(self) -> Every:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
-def stop(workers: list[threading.Thread]) -> None:
+def _scheduled_event() -> dict[str, Any]:
+    return {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+
+
+def start() -> list[Any]:
+    """Start the consumer and the schedules; the handles to stop them."""
+    from chalicelib.events import handlers
+
+    workers: list[Any] = [StreamConsumer(handlers.count_tasks).start()]
+    if config.QUEUE_SCHEDULE:
+        workers.append(Every("queue-schedule", config.QUEUE_RATE_MINUTES * 60,
+                             lambda: handlers.queue_tasks(_scheduled_event(), None)).start())
+    workers.append(Every("reconcile-schedule", config.RECONCILE_RATE_HOURS * 3600,
+                         lambda: handlers.reconcile_counters(_scheduled_event(), None)).start())
+    return workers
+
+
+def stop(workers: list[Any]) -> None:
     for worker in workers:
-        worker.join(timeout=5)
+        worker.stop()

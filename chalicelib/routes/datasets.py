@@ -29,7 +29,7 @@ def dataset_task(request, dataset_id, task_id):
 
 
 @endpoint(bp, f"{PREFIX}/tasks/{{task_id}}/status", "PUT", Access.WRITE)
-def put_status(request, dataset_id, task_id):
+def dataset_put_status(request, dataset_id, task_id):
     status = v.status(body(request).get("status"))
     tasks.set_status(task_id, status, dataset_id=v.dataset_id(dataset_id))
     return {}
@@ -46,7 +46,7 @@ def task_stats(request, dataset_id):
 
 
 @endpoint(bp, f"{PREFIX}/task_actions/bulk_status/{{status}}", "POST", Access.WRITE)
-def bulk_status(request, dataset_id, status):
+def dataset_bulk_status(request, dataset_id, status):
     v.dataset_id(dataset_id)
     v.status(status)
     tasks.bulk_set_status(tasks.bulk_ids(body(request)), status, dataset_id=dataset_id)

@@ -17,7 +17,7 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib import db
 from chalicelib import validation as v
-from chalicelib.errors import Invalid, NotFound
+from chalicelib.errors import Invalid, NotFound, Unavailable
 from chalicelib.models.tasks import name_key
 from chalicelib.services import listings, store
 from chalicelib.services.store import attr, value
@@ -91,36 +91,31 @@ def unchanged(requirements: dict[str, Any], keys: list[str]) -> Condition:
     return condition
 
 
-def apply_raise(task_id: str, requirements: dict[str, Any], new_values: Raise,
-                extra_actions: list | None = None, extra_condition: Condition | None = None,
-                reread: Callable[[], dict[str, Any]] | None = None) -> bool:
-    """Write ``new_values(requirements)`` guarded by :func:`unchanged`, re-reading on conflict.
+def apply_raise(task_id: str, read: Callable[[], dict[str, Any]], new_values: Raise,
+                extra_actions: list | None = None, extra_condition: Condition | None = None) -> None:
+    """Write ``new_values(read())`` guarded by :func:`unchanged`, re-reading on conflict.
 
-    ``extra_actions`` and ``extra_condition`` ride along in the same write (the failure
-    actions: status, counters). Returns False when ``extra_condition`` fails (the caller
-    decides what that means); raises ``NotFound`` when the task is gone.
+    ``extra_actions`` and ``extra_condition`` ride along in the same write (a failure report's
+    status and counters), so the whole change applies at once or not at all. ``read`` raises
+    when the task may no longer be changed; a conflict re-reads and recomputes.
     """
-    reread = reread or (lambda: _requirements_of(task_id))
     for _ in range(MAX_ATTEMPTS):
-        changes = new_values(requirements)
+        reqs = read()
+        changes = new_values(reqs)
         actions = list(extra_actions or [])
         actions += [attr("requirements", k).set(value(val)) for k, val in changes.items()]
         if not actions:
-            return True
-        condition = unchanged(requirements, list(changes)) if changes else store.exists()
+            return
+        condition = unchanged(reqs, list(changes)) if changes else store.exists()
         if extra_condition is not None:
             condition &= extra_condition
         try:
             store.update(task_id, actions, condition)
-            return True
+            return
         except UpdateError as error:
             if not db.is_condition_failure(error):
                 raise
-        fresh = reread()
-        if fresh is None:
-            return False
-        requirements = fresh
-    raise Invalid("task changed concurrently too often, retry")
+    raise Unavailable("task changed concurrently too often, retry")
 
 
 def _requirements_of(task_id: str) -> dict[str, Any]:
@@ -161,9 +156,10 @@ def bulk_raise(dataset_id: str, task_name: str, body: dict[str, Any]) -> int:
         raise NotFound(f"no task named {task_name!r} in dataset {dataset_id}")
     new_values = raise_to(body)
 
-    def one(doc: dict[str, Any]) -> bool:
-        reqs = doc.get("requirements") if isinstance(doc.get("requirements"), dict) else {}
-        return apply_raise(doc["task_id"], reqs, new_values)
+    def one(doc: dict[str, Any]) -> None:
+        # The index's copy first (it may be stale: the condition catches that), then the table's.
+        first = [doc.get("requirements") if isinstance(doc.get("requirements"), dict) else {}]
+        apply_raise(doc["task_id"], lambda: first.pop() if first else _requirements_of(doc["task_id"]), new_values)
 
     db.parallel(one, tasks)
     return len(tasks)

@@ -1,0 +1,44 @@
+"""The stream consumer that keeps the counters, and the scheduled jobs.
+
+On AWS each is its own Lambda function; ``make run`` drives the same handlers from background
+threads (:mod:`chalicelib.local.background`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chalice import Blueprint, Rate
+
+from chalicelib import config
+from chalicelib.services import counters, queueing
+
+log = logging.getLogger("iceprod_tasks.events")
+bp = Blueprint(__name__)
+
+
+@bp.on_dynamodb_record(
+    stream_arn=config.TASKS_STREAM_ARN,  # the template points it at the tasks table's stream
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    name="count_tasks",
+)
+def count_tasks(event: Any) -> None:
+    """Apply a batch of task changes to the counters (idempotent: Lambda may redeliver)."""
+    counters.apply_stream_records(event.to_dict().get("Records", []))
+
+
+@bp.schedule(Rate(config.QUEUE_RATE_MINUTES, unit=Rate.MINUTES), name="queue_tasks")
+def queue_tasks(event: Any) -> dict[str, Any]:
+    """Keep the grid's queue topped up; does nothing unless ``QUEUE_SCHEDULE=on``."""
+    if not config.QUEUE_SCHEDULE:
+        return {"enabled": False, "queued": 0}
+    return {"enabled": True, "queued": queueing.scheduled_queue()}
+
+
+@bp.schedule(Rate(config.RECONCILE_RATE_HOURS, unit=Rate.HOURS), name="reconcile_counters")
+def reconcile_counters(event: Any) -> dict[str, Any]:
+    """Repair any drift of the counters from the tasks table."""
+    fixes = counters.reconcile()
+    return {"fixed": len(fixes)}

@@ -1,0 +1,25 @@
+"""Count routes, read from the stream-maintained counters (one GetItem or Query each)."""
+
+from chalice import Blueprint
+
+from chalicelib import validation as v
+from chalicelib.auth import Access
+from chalicelib.routes.api import endpoint
+from chalicelib.services import counters
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/task_counts/status", "GET", Access.SYSTEM)
+def status_counts(request):
+    return counters.status_counts()
+
+
+@endpoint(bp, "/datasets/{dataset_id}/task_counts/status", "GET", Access.READ)
+def dataset_status_counts(request, dataset_id):
+    return counters.dataset_status_counts(v.dataset_id(dataset_id))
+
+
+@endpoint(bp, "/datasets/{dataset_id}/task_counts/name_status", "GET", Access.READ)
+def dataset_name_status_counts(request, dataset_id):
+    return counters.dataset_name_status_counts(v.dataset_id(dataset_id))

@@ -1,0 +1,273 @@
+"""Task counts by status, kept by the tasks table's stream, exactly once.
+
+Counter items (see :mod:`chalicelib.models.counters`): the whole table, each dataset, each
+(dataset, task name); one number attribute a status. A stream record's old and new images give
+the deltas (created, deleted, status / dataset / name changed). A batch of records is applied
+in as few transactions as fit (100 items each): every counter item touched by a transaction is
+written once with the summed deltas of its records (the "all tasks" counter is one hot key:
+one write per transaction, not per record), and every record writes a marker
+``applied#<eventID>`` with the condition that it does not exist yet. A redelivered record's
+marker fails its condition, the transaction is cancelled, and the batch is re-packed without
+the records already applied; a batch that failed halfway resumes where it stopped. Markers
+expire (TTL) after ``MARKER_TTL_SECONDS``, longer than the stream's 24 h retention. A record
+that changes no count writes nothing.
+
+Lambda events carry no shard id, and Lambda may bisect and retry batches, so a per-shard
+checkpoint could not tell an applied record from a new one; per-record markers can.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib import config, db
+from chalicelib.models import Counter, Task
+from chalicelib.models.tasks import STATUSES
+
+log = logging.getLogger("iceprod_tasks.counters")
+Key = tuple[str, str]
+ALL = ("all", "status")
+MAX_TRANSACTION = 100
+
+
+def dataset_key(dataset_id: str) -> Key:
+    return (f"ds#{dataset_id}", "status")
+
+
+def name_key(dataset_id: str, name: str) -> Key:
+    return (f"ds#{dataset_id}", f"name#{name}")
+
+
+@dataclass
+class Delta:
+    """What one counter item gains: per-status amounts, and the name's ordering data."""
+
+    counts: Tally = field(default_factory=Tally)
+    name: str | None = None
+    task_index: int | None = None
+
+    def merge(self, other: Delta) -> None:
+        self.counts.update(other.counts)
+        self.name = self.name if self.name is not None else other.name
+        if other.task_index is not None and (self.task_index is None or other.task_index < self.task_index):
+            self.task_index = other.task_index
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.counts.values())
+
+
+def _facts(image: dict[str, Any] | None) -> tuple[str, str, str | None, int | None] | None:
+    """(status, dataset_id, name, task_index) of a stream image, or None (no task)."""
+    if not image:
+        return None
+    status = image.get("status", {}).get("S")
+    dataset = image.get("dataset_id", {}).get("S")
+    if status not in STATUSES or dataset is None:
+        return None
+    name = image.get("name", {}).get("S")
+    index = image.get("task_index", {}).get("N")
+    return status, dataset, name, int(float(index)) if index is not None else None
+
+
+def deltas(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> dict[Key, Delta]:
+    """The counter changes of one stream record (empty when no count changes)."""
+    out: dict[Key, Delta] = {}
+    for image, sign in ((old_image, -1), (new_image, 1)):
+        facts = _facts(image)
+        if facts is None:
+            continue
+        status, dataset, name, index = facts
+        keys = [ALL, dataset_key(dataset)] + ([name_key(dataset, name)] if name is not None else [])
+        for key in keys:
+            delta = out.setdefault(key, Delta())
+            delta.counts[status] += sign
+            if key[1].startswith("name#") and sign > 0:
+                delta.name, delta.task_index = name, index
+    return {k: d for k, d in out.items() if not d.empty}
+
+
+@dataclass
+class Record:
+    event_id: str
+    changes: dict[Key, Delta]
+
+
+def _records(events: Iterable[dict[str, Any]]) -> list[Record]:
+    out = []
+    for event in events:
+        images = event.get("dynamodb", {})
+        changes = deltas(images.get("OldImage"), images.get("NewImage"))
+        if changes:
+            out.append(Record(event["eventID"], changes))
+    return out
+
+
+def _pack(records: list[Record]) -> list[Record]:
+    """The longest prefix of ``records`` whose markers and counter items fit one transaction."""
+    chunk: list[Record] = []
+    keys: set[Key] = set()
+    for record in records:
+        new_keys = keys | set(record.changes)
+        if len(chunk) + 1 + len(new_keys) > MAX_TRANSACTION:
+            break
+        chunk.append(record)
+        keys = new_keys
+    return chunk
+
+
+def _counter_update(key: Key, delta: Delta) -> dict[str, Any]:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    adds = []
+    for i, (status, amount) in enumerate(sorted(delta.counts.items())):
+        if amount:
+            names[f"#s{i}"] = status
+            values[f":d{i}"] = {"N": str(amount)}
+            adds.append(f"#s{i} :d{i}")
+    expression = "ADD " + ", ".join(adds)
+    if delta.name is not None:
+        names["#n"] = "name"
+        values[":n"] = {"S": delta.name}
+        sets = ["#n = :n"]
+        if delta.task_index is not None:
+            names["#ti"] = "task_index"
+            values[":ti"] = {"N": str(delta.task_index)}
+            sets.append("#ti = if_not_exists(#ti, :ti)")
+        expression += " SET " + ", ".join(sets)
+    return {"Update": {
+        "TableName": Counter.Meta.table_name,
+        "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }}
+
+
+def _transaction(chunk: list[Record]) -> list[dict[str, Any]]:
+    expires = int(time.time()) + config.MARKER_TTL_SECONDS
+    items = [{"Put": {
+        "TableName": Counter.Meta.table_name,
+        "Item": {"pk": {"S": f"applied#{r.event_id}"}, "sk": {"S": "-"}, "ttl": {"N": str(expires)}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }} for r in chunk]
+    summed: dict[Key, Delta] = {}
+    for record in chunk:
+        for key, delta in record.changes.items():
+            summed.setdefault(key, Delta()).merge(delta)
+    items += [_counter_update(k, d) for k, d in summed.items() if not d.empty]
+    return items
+
+
+def apply_stream_records(events: list[dict[str, Any]]) -> int:
+    """Apply a batch of stream records to the counters, each exactly once; how many applied."""
+    pending = _records(events)
+    applied = 0
+    conflicts = 0
+    while pending:
+        chunk = _pack(pending)
+        try:
+            with db.translated():
+                Counter._get_connection().connection.dispatch(
+                    "TransactWriteItems", {"TransactItems": _transaction(chunk)}
+                )
+        except Exception as error:
+            done = _already_applied(error, chunk)
+            if done is None:
+                if db.error_code(error) != "TransactionCanceledException" or conflicts > 20:
+                    raise
+                conflicts += 1  # a concurrent transaction on a counter (AWS): back off, retry
+                time.sleep(min(1.0, 0.02 * 2 ** min(conflicts, 6)) * random.random())
+                continue
+            log.info("skipping %d stream records already counted", len(done))
+            pending = [r for r in pending if r.event_id not in done]
+            continue
+        applied += len(chunk)
+        pending = pending[len(chunk):]
+    return applied
+
+
+def _already_applied(error: Exception, chunk: list[Record]) -> set[str] | None:
+    """The event ids whose marker condition failed, if that is why the transaction failed."""
+    reasons = list(getattr(getattr(error, "__cause__", None), "cancellation_reasons", None) or
+                   getattr(error, "cancellation_reasons", None) or [])
+    done = {
+        chunk[i].event_id for i, reason in enumerate(reasons[: len(chunk)])
+        if reason is not None and reason.code == "ConditionalCheckFailed"
+    }
+    return done or None
+
+
+def _get(key: Key) -> dict[str, Any]:
+    with db.translated():
+        item = Counter._get_connection().get_item(key[0], key[1]).get("Item", {})
+    return {k: int(v["N"]) for k, v in item.items() if k in STATUSES and "N" in v}
+
+
+def status_counts() -> dict[str, int]:
+    """``GET /task_counts/status``: every status, zeros included, in display order."""
+    counts = _get(ALL)
+    return {s: counts.get(s, 0) for s in STATUSES}
+
+
+def dataset_status_counts(dataset_id: str) -> dict[str, int]:
+    """``GET /datasets/{id}/task_counts/status``: non-zero statuses, in display order."""
+    counts = _get(dataset_key(dataset_id))
+    return {s: counts[s] for s in STATUSES if counts.get(s)}
+
+
+def dataset_name_status_counts(dataset_id: str) -> dict[str, dict[str, int]]:
+    """``GET /datasets/{id}/task_counts/name_status``: names by task_index, non-zero statuses."""
+    from pynamodb.expressions.operand import Path
+
+    rows = []
+    for item in db.query_all(Counter, f"ds#{dataset_id}", range_key_condition=Path(["sk"]).startswith("name#")):
+        counts = {s: int(item[s]["N"]) for s in STATUSES if s in item and int(item[s]["N"])}
+        if counts:
+            index = int(float(item["task_index"]["N"])) if "task_index" in item else None
+            rows.append((index is None, index or 0, item["name"]["S"], counts))
+    rows.sort(key=lambda r: r[:3])
+    return {name: counts for _, _, name, counts in rows}
+
+
+def recount() -> dict[Key, Delta]:
+    """The counters as they should be, from a scan of the tasks table."""
+    truth: dict[Key, Delta] = {}
+    attributes = ["status", "dataset_id", "name", "task_index"]
+    for item in db.scan_all(Task, attributes_to_get=attributes):
+        for key, delta in deltas(None, item).items():
+            truth.setdefault(key, Delta()).merge(delta)
+    return truth
+
+
+def reconcile() -> dict[Key, dict[str, int]]:
+    """Recompute every counter from the tasks and repair drift; what was fixed (key → delta).
+
+    Writes only the differences, by ADD, so stream records applied while it runs are not lost
+    (a record landing between the scan and the fix can make a repair wrong by that record;
+    the next run corrects it).
+    """
+    truth = recount()
+    stored: dict[Key, dict[str, int]] = {}
+    for item in db.scan_all(Counter):
+        pk, sk = item["pk"]["S"], item["sk"]["S"]
+        if pk == "all" or pk.startswith("ds#"):
+            stored[(pk, sk)] = {s: int(item[s]["N"]) for s in STATUSES if s in item}
+    fixes: dict[Key, dict[str, int]] = {}
+    for key in set(truth) | set(stored):
+        want = truth.get(key, Delta()).counts
+        have = stored.get(key, {})
+        diff = {s: want.get(s, 0) - have.get(s, 0) for s in STATUSES if want.get(s, 0) != have.get(s, 0)}
+        if diff:
+            fixes[key] = diff
+            delta = Delta(Tally(diff), truth.get(key, Delta()).name, truth.get(key, Delta()).task_index)
+            with db.translated():
+                Counter._get_connection().connection.dispatch("UpdateItem", _counter_update(key, delta)["Update"])
+            log.warning("reconcile fixed %s: %s", key, diff)
+    return fixes

@@ -1,0 +1,97 @@
+"""Queueing: ``waiting`` → ``queued``, highest priority first, each move counted once.
+
+Candidates come from the status/priority index in pages; each is moved by a conditional write
+(``status = waiting``) in parallel batches. Only writes that succeeded count, so two concurrent
+queue calls never count one task twice, and a task changed meanwhile is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import config, db
+from chalicelib import validation as v
+from chalicelib.errors import Invalid
+from chalicelib.models import Task
+from chalicelib.services import store
+from chalicelib.services.candidates import PriorityCursor
+from chalicelib.services.store import attr, value
+
+log = logging.getLogger("iceprod_tasks.queue")
+DEFAULT_NUM_TASKS = 100
+PAGE_SIZE = 500
+
+
+def check_num_tasks(body: dict[str, Any]) -> int:
+    num = body.get("num_tasks", DEFAULT_NUM_TASKS)
+    if not v.is_int(num) or num < 0:
+        raise Invalid("num_tasks must be a non-negative integer")
+    return num
+
+
+def _move(task_id: str) -> bool:
+    try:
+        store.update(task_id, store.set_status("queued", task_id), attr("status") == value("waiting"))
+    except UpdateError as error:
+        if db.is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def _dependencies_met(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates whose ``depends`` are all complete (one batched read for the batch)."""
+    wanted = {
+        dep for item in items for dep in store.decode(item).get("depends") or []
+        if isinstance(dep, str) and v.TASK_ID_RE.match(dep)
+    }
+    complete = {
+        i["task_id"]["S"] for i in db.batch_get(Task, sorted(wanted), ["task_id", "status"])
+        if i.get("status", {}).get("S") == "complete"
+    }
+    out = []
+    for item in items:
+        depends = store.decode(item).get("depends") or []
+        if isinstance(depends, list) and all(isinstance(d, str) and d in complete for d in depends):
+            out.append(item)
+    return out
+
+
+def queue_tasks(num_tasks: int, check_depends: bool = False, max_scanned: int | None = None) -> int:
+    """Move up to ``num_tasks`` waiting tasks to queued; how many this call moved."""
+    moved = 0
+    attributes = [attr("task_id"), attr("priority"), attr("depends"), attr("_ft")]
+    cursor = PriorityCursor("waiting", min(PAGE_SIZE, max(num_tasks, 10)), attributes=attributes)
+    while moved < num_tasks and (max_scanned is None or cursor.scanned < max_scanned):
+        batch = cursor.take(min(PAGE_SIZE, num_tasks - moved))
+        if not batch:
+            break
+        if check_depends:
+            batch = _dependencies_met(batch)
+        moved += sum(db.parallel(_move, [item["task_id"]["S"] for item in batch]))
+    return moved
+
+
+def scheduled_queue() -> int:
+    """The periodic job (IceProd's ``queue_tasks``): keep the grid's queue topped up.
+
+    Keeps up to ``QUEUE_TARGET`` tasks queued or processing (read from the stream-maintained
+    counters: one GetItem, not a count of 250,000 index items), moving at most
+    ``QUEUE_PER_CYCLE`` per run, highest priority first, only tasks whose dependencies are
+    complete. Tasks with unmet dependencies stay waiting; the candidates read per run are
+    bounded so a backlog of blocked tasks costs little.
+    """
+    from chalicelib.services import counters
+
+    counts = counters.status_counts()
+    active = counts.get("queued", 0) + counts.get("processing", 0)
+    room = min(config.QUEUE_TARGET - active, config.QUEUE_PER_CYCLE)
+    if room <= 0:
+        log.info("queue full: %d active, target %d", active, config.QUEUE_TARGET)
+        return 0
+    moved = queue_tasks(room, check_depends=True, max_scanned=20 * room + 1000)
+    log.info("queued %d tasks (%d active, target %d)", moved, active, config.QUEUE_TARGET)
+    return moved

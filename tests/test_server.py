@@ -53,16 +53,18 @@ def test_accepted_connections_set_tcp_nodelay():
 
     server = make_server(app, "127.0.0.1", 0)
     seen = []
+    done = threading.Event()
     original = server.finish_request
 
     def record(request, client_address):
         original(request, client_address)  # the handler sets the option on the accepted socket
         seen.append(request.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        done.set()
 
     server.finish_request = record
     thread = threading.Thread(target=server.handle_request, daemon=True)
     thread.start()
     requests.get(f"http://127.0.0.1:{server.server_address[1]}/tasks", timeout=10)
-    thread.join(10)
+    assert done.wait(10)
     server.server_close()
-    assert seen and seen[0] != 0
+    assert seen[0] != 0

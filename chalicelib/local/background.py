@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import config
@@ -44,8 +46,13 @@ class Every:
         self._thread.join(timeout=10)
 
 
-def _scheduled_event() -> dict[str, Any]:
-    return {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+def scheduled_event() -> dict[str, Any]:
+    """An EventBridge "Scheduled Event", as a scheduled Lambda receives it."""
+    return {
+        "version": "0", "account": "000000000000", "region": config.REGION, "detail": {},
+        "detail-type": "Scheduled Event", "source": "aws.events", "id": str(uuid.uuid4()),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "resources": [],
+    }
 
 
 def start() -> list[Any]:
@@ -55,9 +62,9 @@ def start() -> list[Any]:
     workers: list[Any] = [StreamConsumer(handlers.count_tasks).start()]
     if config.QUEUE_SCHEDULE:
         workers.append(Every("queue-schedule", config.QUEUE_RATE_MINUTES * 60,
-                             lambda: handlers.queue_tasks(_scheduled_event(), None)).start())
+                             lambda: handlers.queue_tasks(scheduled_event(), None)).start())
     workers.append(Every("reconcile-schedule", config.RECONCILE_RATE_HOURS * 3600,
-                         lambda: handlers.reconcile_counters(_scheduled_event(), None)).start())
+                         lambda: handlers.reconcile_counters(scheduled_event(), None)).start())
     return workers
 
 

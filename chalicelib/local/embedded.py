@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
 class _Serialized:
@@ -29,6 +29,15 @@ class _Serialized:
             return list(self._app(environ, start_response))
 
 
+class _NoDelayHandler(WSGIRequestHandler):
+    """botocore keeps connections alive; without TCP_NODELAY each answer waits ~40 ms for the
+    client's delayed ACK (Nagle), as with Chalice's own local server."""
+
+    def setup(self) -> None:
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+
+
 class EmbeddedDynamoDB:
     """moto's DynamoDB (and streams) server in a daemon thread."""
 
@@ -41,7 +50,7 @@ class EmbeddedDynamoDB:
                 port = sock.getsockname()[1]
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         app = _Serialized(DomainDispatcherApplication(create_backend_app))
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_NoDelayHandler)
         self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-dynamodb", daemon=True)
 

@@ -85,9 +85,10 @@ def requirement_matches(key: str, offered: Any) -> Condition:
     if key == "gpu" and v.is_number(offered) and offered > 0:
         if offered < 1:
             raise NotFound("no task matches")  # 1 <= gpu <= offer cannot hold
-        return path.between(value(1), value(offered))
+        return path.is_type("N") & path.between(value(1), value(offered))
     if v.is_number(offered):
-        return _absent(path) | (path <= value(offered))
+        # The type test first: a stored string never fits a number (and moto would crash on it).
+        return _absent(path) | (path.is_type("N") & (path <= value(offered)))
     return _absent(path) | _equal_or_listed(path, offered)
 
 
@@ -110,7 +111,8 @@ def claim_task(requirements: dict[str, Any], query_params: dict[str, Any],
     """Claim the best queued task that fits the offer; ``NotFound`` when none does (in bounds)."""
     stats = stats if stats is not None else ClaimStats()
     match = match_condition(requirements, query_params)
-    cursor = PriorityCursor("queued", config.CLAIM_PAGE_SIZE, match)
+    # Candidates need only their id and priority: the claim's write returns the whole task.
+    cursor = PriorityCursor("queued", config.CLAIM_PAGE_SIZE, match, [attr("task_id"), attr("priority")])
     deadline = time.monotonic() + config.CLAIM_MAX_SECONDS
     try:
         while cursor.scanned < config.CLAIM_MAX_SCANNED and time.monotonic() < deadline:

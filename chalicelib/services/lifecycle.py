@@ -62,7 +62,9 @@ def _site(body: dict[str, Any]) -> str | None:
 
 
 def _resources(body: dict[str, Any]) -> dict[str, Any]:
-    resources = body.get("resources") or {}
+    resources = body.get("resources")
+    if resources is None:
+        return {}
     if not isinstance(resources, dict):
         raise Invalid("resources must be an object")
     for key in ("cpu", "gpu", "memory", "disk", "time"):

@@ -1,0 +1,173 @@
+"""POST /task_actions/process: requirement matching, query params, priority, bounds."""
+
+import pytest
+
+from chalicelib import config
+
+
+@pytest.fixture
+def queued(api, create):
+    """Create one queued task with the given requirements (and other keys)."""
+
+    def make(requirements=None, **overrides):
+        return create(status="queued", requirements=requirements or {}, **overrides)
+
+    return make
+
+
+def claim(api, offer=None, params=None):
+    body = {}
+    if offer is not None:
+        body["requirements"] = offer
+    if params is not None:
+        body["query_params"] = params
+    return api.post("/task_actions/process", body)
+
+
+MATCHING = [
+    # (task requirements, offer, matches)
+    ({}, {"memory": 4.0}, True),
+    ({"memory": None}, {"memory": 4.0}, True),
+    ({"memory": 2.0}, {"memory": 4.0}, True),
+    ({"memory": 4.0}, {"memory": 4.0}, True),
+    ({"memory": 8.0}, {"memory": 4.0}, False),
+    ({"cpu": 2}, {"cpu": 1}, False),
+    ({"cpu": 2}, {"cpu": 2}, True),
+    ({}, {"gpu": 1}, False),
+    ({"gpu": None}, {"gpu": 1}, False),
+    ({"gpu": 0}, {"gpu": 1}, False),
+    ({"gpu": 1}, {"gpu": 1}, True),
+    ({"gpu": 2}, {"gpu": 1}, False),
+    ({"gpu": 2}, {"gpu": 4}, True),
+    ({}, {"gpu": 0}, True),
+    ({"gpu": 0}, {"gpu": 0}, True),
+    ({"gpu": 1}, {"gpu": 0}, False),
+    ({}, {"os": "RHEL_7"}, True),
+    ({"os": None}, {"os": "RHEL_7"}, True),
+    ({"os": "RHEL_7"}, {"os": "RHEL_7"}, True),
+    ({"os": ["RHEL_7", "RHEL_8"]}, {"os": "RHEL_8"}, True),
+    ({"os": ["RHEL_9"]}, {"os": "RHEL_8"}, False),
+    ({"os": "RHEL_7_x86_64"}, {"os": "RHEL_7"}, False),  # no substring match
+    ({"site": "WIPAC"}, {"site": "WIPAC"}, True),
+    ({"site": "WIPAC"}, {"site": "NERSC"}, False),
+    ({"memory": 2.0, "os": "RHEL_7"}, {"memory": 4.0, "os": "RHEL_8"}, False),
+    ({"memory": 2.0, "os": "RHEL_7"}, {"memory": 4.0, "os": "RHEL_7", "disk": 100.0}, True),
+    ({"memory": "lots"}, {"memory": 4.0}, False),
+]
+
+
+@pytest.mark.parametrize("requirements,offer,matches", MATCHING)
+def test_requirement_matching(api, queued, requirements, offer, matches):
+    task_id = queued(requirements)
+    response = claim(api, offer)
+    if matches:
+        assert response.status_code == 200, response.data
+        assert response.data["task_id"] == task_id
+    else:
+        assert response.status_code == 404
+        assert api.get(f"/tasks/{task_id}").data["status"] == "queued"
+
+
+def test_claim_returns_the_whole_task_as_processing(api, queued):
+    task_id = queued({"memory": 2.0, "cpu": 1, "disk": 5.0, "time": 2.0, "gpu": None}, extra={"k": 1.0})
+    before = api.get(f"/tasks/{task_id}").data["status_changed"]
+    task = claim(api, {"memory": 4.0}).data
+    assert task["task_id"] == task_id and task["status"] == "processing"
+    assert task["requirements"] == {"memory": 2.0, "cpu": 1, "disk": 5.0, "time": 2.0, "gpu": None}
+    assert repr(task["extra"]["k"]) == "1.0" and task["status_changed"] >= before
+    assert api.get(f"/tasks/{task_id}").data == task
+
+
+def test_claims_highest_priority_first(api, queued):
+    low = queued(priority=1.0, job_index=0)
+    high = queued(priority=9.0, job_index=1)
+    mid = queued(priority=5.0, job_index=2)
+    assert [claim(api).data["task_id"] for _ in range(3)] == [high, mid, low]
+    assert claim(api).status_code == 404
+
+
+def test_claim_skips_tasks_needing_more_memory_for_lower_priority_ones(api, queued):
+    queued({"memory": 16.0}, priority=9.0, job_index=0)
+    fits = queued({"memory": 1.0}, priority=1.0, job_index=1)
+    assert claim(api, {"memory": 2.0}).data["task_id"] == fits
+
+
+def test_claim_only_takes_queued_tasks(api, create):
+    create(status="waiting")
+    create(status="processing", job_index=1)
+    assert claim(api).status_code == 404
+
+
+def test_empty_body_claims_any(api, queued):
+    task_id = queued()
+    assert api.post("/task_actions/process", raw=b"").data["task_id"] == task_id
+
+
+def test_query_params_filter_by_equality(api, queued):
+    queued(dataset_id="d1", job_index=0)
+    other = queued(dataset_id="d2", job_index=0)
+    assert claim(api, params={"dataset_id": "d2"}).data["task_id"] == other
+    assert claim(api, params={"dataset_id": "d2"}).status_code == 404
+
+
+@pytest.mark.parametrize("site,matches", [("WIPAC", True), (["NERSC", "WIPAC"], True), ("NERSC", False),
+                                          (None, False)])
+def test_query_param_requirements_site(api, queued, site, matches):
+    reqs = {} if site is None else {"site": site}
+    queued(reqs)
+    response = claim(api, {"site": "WIPAC"}, {"requirements.site": "WIPAC"})
+    assert response.status_code == (200 if matches else 404)
+
+
+@pytest.mark.parametrize("body", [
+    {"query_params": {"status": "waiting"}},
+    {"query_params": {"priority": 1}},
+    {"query_params": {"$where": "1"}},
+    {"query_params": {"dataset_id": {"$ne": "x"}}},
+    {"query_params": {"dataset_id": ["a"]}},
+    {"query_params": {"name": None}},
+    {"query_params": "dataset_id=x"},
+    {"requirements": ["memory"]},
+    {"requirements": {"memory": {"$gt": 1}}},
+    {"requirements": {"memory": None}},
+    {"requirements": {"a[0]": 1}},
+])
+def test_bad_offer_or_query_params_are_400(api, queued, body):
+    task_id = queued()
+    response = api.post("/task_actions/process", body)
+    assert response.status_code == 400
+    assert api.get(f"/tasks/{task_id}").data["status"] == "queued"
+
+
+def test_malformed_body_is_400(api):
+    assert api.post("/task_actions/process", raw=b"{x").status_code == 400
+
+
+def test_pilot_extra_keys_are_ignored(api, queued):
+    task_id = queued()
+    body = {"requirements": {"cpu": 1}, "gridspec": "x", "hostname": "h", "domain": "d", "ifaces": [], "data": {}}
+    assert api.post("/task_actions/process", body).data["task_id"] == task_id
+
+
+def test_claim_work_is_bounded(api, queued, monkeypatch):
+    for i in range(12):
+        queued({"memory": 64.0}, job_index=i, priority=2.0)
+    fits = queued({"memory": 1.0}, job_index=99, priority=1.0)
+    monkeypatch.setattr(config, "CLAIM_PAGE_SIZE", 4)
+    monkeypatch.setattr(config, "CLAIM_MAX_SCANNED", 8)
+    assert claim(api, {"memory": 2.0}).status_code == 404  # gave up before reaching the match
+    monkeypatch.setattr(config, "CLAIM_MAX_SCANNED", 100)
+    assert claim(api, {"memory": 2.0}).data["task_id"] == fits
+
+
+def test_claim_pages_through_filtered_empty_pages(api, queued, monkeypatch):
+    for i in range(10):
+        queued({"memory": 64.0}, job_index=i, priority=2.0)
+    fits = queued({"memory": 1.0}, job_index=99, priority=1.0)
+    monkeypatch.setattr(config, "CLAIM_PAGE_SIZE", 3)
+    assert claim(api, {"memory": 2.0}).data["task_id"] == fits
+
+
+def test_gpu_offer_below_one_matches_nothing(api, queued):
+    queued({"gpu": 1})
+    assert claim(api, {"gpu": 0.5}).status_code == 404

@@ -1,0 +1,216 @@
+"""Stream-maintained counters: deltas, exactly-once application, endpoints, reconciliation."""
+
+import random
+
+import pytest
+
+from chalicelib import codec
+from chalicelib.services import counters
+from chalicelib.services.counters import ALL, dataset_key, name_key
+
+
+def image(status="waiting", dataset="d1", name="gen", task_index=0):
+    return codec.encode_item({"status": status, "dataset_id": dataset, "name": name, "task_index": task_index})
+
+
+DELTAS = [
+    ("create", None, image(), {ALL: {"waiting": 1}, dataset_key("d1"): {"waiting": 1},
+                               name_key("d1", "gen"): {"waiting": 1}}),
+    ("delete", image("queued"), None, {ALL: {"queued": -1}, dataset_key("d1"): {"queued": -1},
+                                       name_key("d1", "gen"): {"queued": -1}}),
+    ("status", image("queued"), image("processing"),
+     {k: {"queued": -1, "processing": 1} for k in (ALL, dataset_key("d1"), name_key("d1", "gen"))}),
+    ("dataset", image(dataset="a"), image(dataset="b"),
+     {dataset_key("a"): {"waiting": -1}, dataset_key("b"): {"waiting": 1}, name_key("a", "gen"): {"waiting": -1},
+      name_key("b", "gen"): {"waiting": 1}}),
+    ("name", image(name="x"), image(name="y"),
+     {name_key("d1", "x"): {"waiting": -1}, name_key("d1", "y"): {"waiting": 1}}),
+    ("other field", image(), image(), {}),
+    ("not a task", None, {"pk": {"S": "x"}}, {}),
+]
+
+
+@pytest.mark.parametrize("what,old,new,expected", DELTAS, ids=[d[0] for d in DELTAS])
+def test_deltas_for_each_kind_of_change(what, old, new, expected):
+    got = {key: {s: n for s, n in d.counts.items() if n} for key, d in counters.deltas(old, new).items()}
+    assert got == expected
+
+
+def test_deltas_carry_the_names_task_index():
+    delta = counters.deltas(None, image(task_index=3))[name_key("d1", "gen")]
+    assert delta.name == "gen" and delta.task_index == 3
+
+
+def record(event_id, old=None, new=None):
+    return {"eventID": event_id, "eventName": "MODIFY",
+            "dynamodb": {k: v for k, v in (("OldImage", old), ("NewImage", new)) if v is not None}}
+
+
+def test_the_same_batch_twice_counts_once(api):
+    batch = [record("e1", None, image()), record("e2", image(), image("queued"))]
+    assert counters.apply_stream_records(batch) == 2
+    assert counters.apply_stream_records(batch) == 0
+    assert counters.status_counts()["queued"] == 1 and counters.status_counts()["waiting"] == 0
+
+
+def test_a_batch_that_fails_halfway_counts_each_record_once_on_retry(api, monkeypatch):
+    from chalicelib.models import Counter
+
+    batch = [record(f"e{i}", None, image(dataset=f"d{i}")) for i in range(120)]  # > one transaction
+    connection = Counter._get_connection().connection
+    real = connection.dispatch
+    calls = []
+
+    def flaky(operation, kwargs):
+        calls.append(operation)
+        if operation == "TransactWriteItems" and calls.count("TransactWriteItems") == 2:
+            raise RuntimeError("lambda timed out")
+        return real(operation, kwargs)
+
+    monkeypatch.setattr(connection, "dispatch", flaky)
+    with pytest.raises(RuntimeError):
+        counters.apply_stream_records(batch)
+    applied_first = counters.status_counts()["waiting"]
+    assert 0 < applied_first < 120
+    monkeypatch.setattr(connection, "dispatch", real)
+    assert counters.apply_stream_records(batch) == 120 - applied_first
+    assert counters.status_counts()["waiting"] == 120
+
+
+def test_one_counter_write_per_transaction_for_the_hot_key(api, monkeypatch):
+    from chalicelib.models import Counter
+
+    connection = Counter._get_connection().connection
+    real = connection.dispatch
+    seen = []
+
+    def spy(operation, kwargs):
+        if operation == "TransactWriteItems":
+            seen.append(kwargs["TransactItems"])
+        return real(operation, kwargs)
+
+    monkeypatch.setattr(connection, "dispatch", spy)
+    counters.apply_stream_records([record(f"e{i}", image(), image("queued")) for i in range(30)])
+    assert len(seen) == 1
+    updates = [i["Update"]["Key"] for i in seen[0] if "Update" in i]
+    assert len(updates) == 3  # all, dataset, name: each once for 30 records
+    assert counters.status_counts()["queued"] == 30
+
+
+def test_count_endpoints(api, create, drain):
+    create(name="sim", task_index=1, job_index=0)
+    create(name="sim", task_index=1, job_index=1, status="queued")
+    create(name="gen", task_index=0, job_index=0, status="complete")
+    create(dataset_id="d2")
+    drain()
+    total = api.get("/task_counts/status")
+    assert total.status_code == 200
+    assert list(total.data) == ["idle", "waiting", "queued", "processing", "reset", "suspended", "failed", "complete"]
+    assert total.data["waiting"] == 2 and total.data["queued"] == 1 and total.data["idle"] == 0
+    assert api.get("/datasets/d1/task_counts/status").data == {"waiting": 1, "queued": 1, "complete": 1}
+    assert list(api.get("/datasets/d1/task_counts/status").data) == ["waiting", "queued", "complete"]
+    named = api.get("/datasets/d1/task_counts/name_status").data
+    assert list(named) == ["gen", "sim"]
+    assert named == {"gen": {"complete": 1}, "sim": {"waiting": 1, "queued": 1}}
+    assert api.get("/datasets/none/task_counts/status").data == {}
+    assert api.get("/datasets/none/task_counts/name_status").data == {}
+
+
+def test_count_endpoints_need_auth(api):
+    from tests.conftest import token
+
+    assert api.get("/task_counts/status", token=None).status_code == 401
+    assert api.get("/task_counts/status", token=token(["user"], {"d1": "read"})).status_code == 403
+    assert api.get("/datasets/d1/task_counts/status", token=token(["user"], {"d1": "read"})).status_code == 200
+    assert api.get("/datasets/d1/task_counts/name_status", token=token(["user"], {"d2": "read"})).status_code == 403
+
+
+def recount(api):
+    truth = {}
+    for task in api.get("/tasks?keys=status|dataset_id|name").data["tasks"]:
+        truth.setdefault(task["dataset_id"], {}).setdefault(task["status"], 0)
+        truth[task["dataset_id"]][task["status"]] += 1
+    return truth
+
+
+def test_randomized_churn_with_consumer_restart_matches_a_recount(api, create):
+    from chalicelib.events import handlers
+    from chalicelib.local.consumer import StreamConsumer
+
+    rng = random.Random(7)
+    statuses = ["idle", "waiting", "queued", "processing", "reset", "suspended", "failed", "complete"]
+    ids = [create(dataset_id=f"d{i % 3}", name=f"n{i % 2}", task_index=i % 2, job_index=i) for i in range(40)]
+    consumer = StreamConsumer(handlers.count_tasks)
+    for step in range(120):
+        task_id = rng.choice(ids)
+        dataset = api.get(f"/tasks/{task_id}").data["dataset_id"]
+        op = rng.randrange(8)
+        if op == 0:
+            api.put(f"/tasks/{task_id}/status", {"status": rng.choice(statuses)})
+        elif op == 1:
+            api.patch(f"/tasks/{task_id}", {"status": rng.choice(statuses), "name": rng.choice(["n0", "n1", "n2"])})
+        elif op == 2:
+            api.post(f"/task_actions/bulk_status/{rng.choice(statuses)}", {"tasks": rng.sample(ids, 5)})
+        elif op == 3:
+            api.post("/task_actions/queue", {"num_tasks": 3})
+        elif op == 4:
+            api.post("/task_actions/process", {})
+        elif op == 5:
+            api.post(f"/tasks/{task_id}/task_actions/{rng.choice(['reset', 'failed', 'complete'])}", {})
+        elif op == 6:
+            ids.append(create(dataset_id=rng.choice(["d0", "d1", "d3"]), job_index=100 + step))
+        else:
+            api.put(f"/datasets/{dataset}/tasks/{task_id}/status", {"status": "reset"})
+        if step == 60:
+            consumer.drain()
+            consumer = StreamConsumer(handlers.count_tasks)  # a restart: resumes from its checkpoint
+    consumer.drain()
+    truth = recount(api)
+    for dataset, counts in truth.items():
+        assert api.get(f"/datasets/{dataset}/task_counts/status").data == {s: counts[s] for s in statuses
+                                                                           if s in counts}
+    totals = {s: sum(c.get(s, 0) for c in truth.values()) for s in statuses}
+    assert api.get("/task_counts/status").data == totals
+    assert counters.reconcile() == {}
+
+
+def test_a_consumer_that_lost_its_checkpoint_does_not_double_count(api, create, drain):
+    from chalicelib.events import handlers
+    from chalicelib.local.consumer import StreamConsumer
+    from chalicelib.models import Counter
+
+    for i in range(5):
+        create(job_index=i)
+    drain()
+    for item in Counter.scan(Counter.pk == "consumer"):
+        item.delete()
+    assert StreamConsumer(handlers.count_tasks).drain() == 5  # re-read from TRIM_HORIZON...
+    assert api.get("/task_counts/status").data["waiting"] == 5  # ...and skipped by the markers
+
+
+def test_reconcile_repairs_drift_and_reports_it(api, create, drain):
+    from chalicelib.models import Counter
+
+    create()
+    create(status="queued", job_index=1)
+    drain()
+    Counter._get_connection().update_item(
+        "all", "status", actions=[Counter.ttl.set(1)], return_values="NONE")  # an unrelated write is no drift
+    conn = Counter._get_connection().connection
+    conn.dispatch("UpdateItem", {"TableName": Counter.Meta.table_name, "Key": {"pk": {"S": "ds#d1"},
+                  "sk": {"S": "status"}}, "UpdateExpression": "ADD #w :n",
+                  "ExpressionAttributeNames": {"#w": "waiting"}, "ExpressionAttributeValues": {":n": {"N": "7"}}})
+    assert api.get("/datasets/d1/task_counts/status").data["waiting"] == 8
+    fixes = counters.reconcile()
+    assert fixes == {dataset_key("d1"): {"waiting": -7}}
+    assert api.get("/datasets/d1/task_counts/status").data == {"waiting": 1, "queued": 1}
+    assert counters.reconcile() == {}
+
+
+def test_reconcile_schedule_handler(api, create):
+    from chalicelib.events import handlers
+    from chalicelib.local.background import scheduled_event
+
+    create()  # never drained: the counters miss it
+    assert handlers.reconcile_counters(scheduled_event(), None) == {"fixed": 3}
+    assert api.get("/task_counts/status").data["waiting"] == 1

@@ -32,7 +32,15 @@ test-moto: install
 test-ddblocal: install
 	$(PY) -m pytest -q -p no:cacheprovider --backend=ddblocal
 
-test: lint test-moto test-ddblocal  ## the whole suite, on moto and on DynamoDB Local
+package: install  ## the deployable template and code, in build/ (then cfn-lint)
+	rm -rf build
+	$(VENV)/bin/chalice package --stage $(or $(STAGE),prod) --merge-template template.yaml --template-format yaml build
+	$(VENV)/bin/cfn-lint build/sam.yaml
+
+reconcile: install  ## recompute the counters from the tasks table (AWS_ENDPOINT_URL_DYNAMODB for a local engine)
+	$(PY) -m chalicelib.local.reconcile
+
+test: lint package test-moto test-ddblocal  ## everything: lint, template, both backends
 
 clean:
 	rm -rf $(VENV) .cache build .pytest_cache .ruff_cache

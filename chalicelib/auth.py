@@ -15,6 +15,7 @@ the admin group, the ``iceprod-system`` client role, an IceCube institution grou
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -55,10 +56,23 @@ class Principal:
         return grant == "write"
 
 
+config.check_keys()
+
+
+@functools.cache
+def _secret_from_arn(arn: str) -> str:
+    """The HS256 secret from Secrets Manager, fetched once per container (first request)."""
+    import boto3
+
+    return boto3.client("secretsmanager", region_name=config.REGION).get_secret_value(SecretId=arn)["SecretString"]
+
+
 def _keys() -> list[tuple[Any, str]]:
     keys = []
     if config.JWT_SECRET:
         keys.append((config.JWT_SECRET, "HS256"))
+    elif config.JWT_SECRET_ARN:
+        keys.append((_secret_from_arn(config.JWT_SECRET_ARN), "HS256"))
     if config.JWT_PUBLIC_KEY:
         keys.append((config.JWT_PUBLIC_KEY.replace("\\n", "\n"), "RS256"))
     return keys

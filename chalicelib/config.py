@@ -66,6 +66,8 @@ def dynamodb_endpoint() -> str | None:
 
 # --- auth ------------------------------------------------------------------------------
 JWT_SECRET = _opt("TASKS_JWT_SECRET")
+#: A Secrets Manager secret holding the HS256 secret (the deployed stack's way).
+JWT_SECRET_ARN = _opt("TASKS_JWT_SECRET_ARN")
 JWT_PUBLIC_KEY = _opt("TASKS_JWT_PUBLIC_KEY")
 JWT_AUDIENCE = _opt("TASKS_JWT_AUDIENCE")
 JWT_ISSUER = _opt("TASKS_JWT_ISSUER")
@@ -76,6 +78,15 @@ KEYCLOAK_SYSTEM_ROLE = _env.get("TASKS_KEYCLOAK_SYSTEM_ROLE", "iceprod-system")
 KEYCLOAK_USER_GROUP_PATTERN = _env.get("TASKS_KEYCLOAK_USER_GROUP_PATTERN", r"/institutions/IceCube.*")
 #: What a Keycloak ``user`` may do on every dataset: ``read`` (default), ``write`` or ``none``.
 KEYCLOAK_USER_ACCESS = _env.get("TASKS_KEYCLOAK_USER_ACCESS", "read")
+
+
+IN_LAMBDA = bool(_opt("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def check_keys() -> None:
+    """A deployed function refuses to start without a way to verify tokens."""
+    if IN_LAMBDA and not (JWT_SECRET or JWT_SECRET_ARN or JWT_PUBLIC_KEY):
+        raise RuntimeError("no token key: set TASKS_JWT_SECRET_ARN, TASKS_JWT_SECRET or TASKS_JWT_PUBLIC_KEY")
 
 
 def set_jwt_secret(secret: str) -> None:

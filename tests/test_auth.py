@@ -133,3 +133,35 @@ def test_audience_and_issuer_are_checked_when_configured(api, monkeypatch):
     assert api.get("/tasks", token=hs({**claims, "aud": "other"})).status_code == 401
     assert api.get("/tasks", token=hs({**claims, "iss": "https://evil"})).status_code == 401
     assert api.get("/tasks", token=hs({"roles": ["admin"], "exp": exp()})).status_code == 401
+
+
+def test_secret_from_secrets_manager(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import auth
+
+    monkeypatch.setattr(config, "JWT_SECRET", None)
+    auth._secret_from_arn.cache_clear()
+    try:
+        with mock_aws():
+            arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+                Name="jwt", SecretString="from-secrets-manager-0123456789abcdef")["ARN"]
+            monkeypatch.setattr(config, "JWT_SECRET_ARN", arn)
+            good = hs({"roles": ["admin"], "exp": exp()}, "from-secrets-manager-0123456789abcdef")
+            assert auth.authenticate(f"Bearer {good}").roles == {"admin"}
+            with pytest.raises(auth.Unauthenticated):
+                auth.authenticate("Bearer " + hs({"roles": ["admin"], "exp": exp()}))
+    finally:
+        auth._secret_from_arn.cache_clear()
+
+
+def test_a_lambda_without_any_key_refuses_to_start(monkeypatch):
+    monkeypatch.setattr(config, "IN_LAMBDA", True)
+    monkeypatch.setattr(config, "JWT_SECRET", None)
+    monkeypatch.setattr(config, "JWT_SECRET_ARN", None)
+    monkeypatch.setattr(config, "JWT_PUBLIC_KEY", None)
+    with pytest.raises(RuntimeError):
+        config.check_keys()
+    monkeypatch.setattr(config, "JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x")
+    config.check_keys()

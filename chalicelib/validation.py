@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from chalicelib.errors import Invalid, NotFound
+from chalicelib.errors import Invalid, NotFound, TooLarge
 from chalicelib.models.tasks import INTERNAL, STATUSES
 
 TASK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -35,8 +35,6 @@ def _reject_constant(name: str) -> Any:
 def parse_json(raw: bytes | None, allow_empty: bool = False) -> dict[str, Any]:
     """A request body as a JSON object, whatever its Content-Type; ``Invalid`` otherwise."""
     if raw is not None and len(raw) > MAX_BODY_BYTES:
-        from chalicelib.errors import TooLarge
-
         raise TooLarge("request body too large")
     if not raw or not raw.strip():
         if allow_empty:

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pynamodb.expressions.operand import Path
+
 from chalicelib import config, db
 from chalicelib.models import Counter, Task
 from chalicelib.models.tasks import STATUSES
@@ -195,8 +197,7 @@ def apply_stream_records(events: list[dict[str, Any]]) -> int:
 
 def _already_applied(error: Exception, chunk: list[Record]) -> set[str] | None:
     """The event ids whose marker condition failed, if that is why the transaction failed."""
-    reasons = list(getattr(getattr(error, "__cause__", None), "cancellation_reasons", None) or
-                   getattr(error, "cancellation_reasons", None) or [])
+    reasons = list(getattr(error, "cancellation_reasons", None) or [])
     done = {
         chunk[i].event_id for i, reason in enumerate(reasons[: len(chunk)])
         if reason is not None and reason.code == "ConditionalCheckFailed"
@@ -224,8 +225,6 @@ def dataset_status_counts(dataset_id: str) -> dict[str, int]:
 
 def dataset_name_status_counts(dataset_id: str) -> dict[str, dict[str, int]]:
     """``GET /datasets/{id}/task_counts/name_status``: names by task_index, non-zero statuses."""
-    from pynamodb.expressions.operand import Path
-
     rows = []
     for item in db.query_all(Counter, f"ds#{dataset_id}", range_key_condition=Path(["sk"]).startswith("name#")):
         counts = {s: int(item[s]["N"]) for s in STATUSES if s in item and int(item[s]["N"])}

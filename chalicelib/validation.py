@@ -61,7 +61,7 @@ def status(value: Any, what: str = "status") -> str:
 
 def statuses(param: str) -> list[str]:
     """A ``|``-separated status filter."""
-    return [status(s) for s in param.split("|") if s] if param else []
+    return list(dict.fromkeys(status(s) for s in param.split("|") if s)) if param else []
 
 
 def dataset_id(value: Any) -> str:
@@ -104,11 +104,17 @@ def attribute_name(key: Any) -> str:
     return key
 
 
+MAX_PARAM_KEYS = 100  # keeps projection expressions far inside DynamoDB's 4 KB
+
+
 def keys_param(param: str | None) -> list[str] | None:
     """The ``keys`` projection: ``|``-separated top-level keys."""
     if not param:
         return None
-    return [attribute_name(k) for k in param.split("|") if k]
+    keys = list(dict.fromkeys(attribute_name(k) for k in param.split("|") if k))
+    if len(keys) > MAX_PARAM_KEYS:
+        raise Invalid(f"at most {MAX_PARAM_KEYS} keys")
+    return keys
 
 
 def int_param(param: str | None, what: str) -> int | None:
@@ -130,6 +136,8 @@ def sort_param(param: str | None) -> list[tuple[str, int]]:
         if direction not in ("", "1", "-1"):
             raise Invalid(f"sort direction must be 1 or -1, not {direction!r}")
         out.append((attribute_name(key), -1 if direction == "-1" else 1))
+    if len(out) > MAX_PARAM_KEYS:
+        raise Invalid(f"at most {MAX_PARAM_KEYS} sort keys")
     return out
 
 

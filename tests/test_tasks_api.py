@@ -209,3 +209,12 @@ def test_list_by_status_is_highest_priority_first(api, create):
 
 def test_list_bad_sort_direction_is_400(api):
     assert api.get("/tasks?sort=priority=2").status_code == 400
+
+
+def test_too_many_projection_or_sort_keys_is_400(api, create):
+    create()
+    many = "|".join(f"k{i}" for i in range(101))
+    assert api.get(f"/tasks?keys={many}").status_code == 400
+    assert api.get(f"/tasks?sort={many}").status_code == 400
+    assert api.get(f"/datasets/d1/tasks?keys={many}").status_code == 400
+    assert api.get("/tasks?keys=" + "|".join(f"k{i}" for i in range(100))).status_code == 200

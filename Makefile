@@ -40,6 +40,9 @@ package: install  ## the deployable template and code, in build/ (then cfn-lint)
 reconcile: install  ## recompute the counters from the tasks table (AWS_ENDPOINT_URL_DYNAMODB for a local engine)
 	$(PY) -m chalicelib.local.reconcile
 
+bench: install  ## benchmarks on DynamoDB Local; writes docs/performance.md
+	$(PY) -m bench
+
 test: lint package test-moto test-ddblocal  ## everything: lint, template, both backends
 
 clean:

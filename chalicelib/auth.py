@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-
-import jwt
 
 from chalicelib import config
 from chalicelib.errors import Forbidden, Unauthenticated
@@ -78,8 +79,50 @@ def _keys() -> list[tuple[Any, str]]:
     return keys
 
 
+class _VerifiedTokens:
+    """Claims of tokens already verified, so a pilot's every request does not pay the signature
+    check again (RS256 especially). Keyed by the token and the key configuration; ``exp`` is
+    checked on every use."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._claims: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            claims = self._claims.get(key)
+            if claims is not None:
+                self._claims.move_to_end(key)
+        if claims is not None and claims["exp"] <= time.time():
+            raise Unauthenticated("token expired")
+        return claims
+
+    def put(self, key: tuple[Any, ...], claims: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims[key] = claims
+            while len(self._claims) > self._size:
+                self._claims.popitem(last=False)
+
+
+_VERIFIED = _VerifiedTokens()
+
+
 def decode_token(token: str) -> dict[str, Any]:
     """The verified claims of ``token``, or ``Unauthenticated``."""
+    cache_key = (token, config.JWT_SECRET, config.JWT_SECRET_ARN, config.JWT_PUBLIC_KEY,
+                 config.JWT_AUDIENCE, config.JWT_ISSUER)
+    claims = _VERIFIED.get(cache_key)
+    if claims is None:
+        claims = _verify(token)
+        if isinstance(claims.get("exp"), (int, float)):
+            _VERIFIED.put(cache_key, claims)
+    return claims
+
+
+def _verify(token: str) -> dict[str, Any]:
+    import jwt  # imported on first use: it loads `cryptography`, a cold-start cost
+
     keys = _keys()
     if not keys:
         raise Unauthenticated("no token key is configured")
@@ -153,7 +196,7 @@ def authorize(principal: Principal, access: Access, dataset_id: str | None) -> N
 def make_token(roles: list[str], datasets: dict[str, str] | None = None, ttl_seconds: int = 30 * 86400,
                subject: str = "local") -> str:
     """An HS256 token for the configured secret (``make token`` and the tests)."""
-    import time
+    import jwt
 
     if not config.JWT_SECRET:
         raise RuntimeError("TASKS_JWT_SECRET is not set")

@@ -99,6 +99,11 @@ def set_jwt_secret(secret: str) -> None:
 # --- claims, queueing ------------------------------------------------------------------
 #: Index items one claim reads per Query page.
 CLAIM_PAGE_SIZE = max(1, _int("CLAIM_PAGE_SIZE", 25))
+#: Pick at random among the top-priority candidates (off: always the first, the naive claim
+#: the benchmark compares against).
+CLAIM_SPREAD = _env.get("CLAIM_SPREAD", "on").lower() not in ("off", "0", "false", "no")
+#: Seconds a claim's left-over candidates serve the next claims of the same offer (0: off).
+CLAIM_CACHE_SECONDS = _float("CLAIM_CACHE_SECONDS", 1.0)
 #: Upper bound on index items one claim examines before it answers 404.
 CLAIM_MAX_SCANNED = max(1, _int("CLAIM_MAX_SCANNED", 5000))
 #: Upper bound on the seconds one claim spends before it answers 404.

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from tests.engines import LiveServer
+
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
@@ -92,7 +94,9 @@ def tables(backend: str) -> Iterator[None]:
     client), so the models' cached connections can serve every test.
     """
     from chalicelib.models import ALL_MODELS, create_tables
+    from chalicelib.services.claims import CACHE
 
+    CACHE.clear()
     if backend == "moto":
         with mock_aws():
             create_tables()
@@ -185,62 +189,6 @@ def create(api: Api):
         return response.data["result"]
 
     return make
-
-
-class LiveServer:
-    """``make run``'s server as a real process, on the test engine, with its own tables."""
-
-    def __init__(self, backend: str, tmp: Any, **env: str) -> None:
-        import subprocess
-        import sys
-        import uuid
-
-        from tests.engines import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        prefix = f"live-{uuid.uuid4().hex[:8]}"
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        environ.update(PORT=str(self.port), TASKS_LOCAL_DIR=str(tmp), LOG_LEVEL="WARNING",
-                       TASKS_TABLE=f"{prefix}-tasks", FILES_TABLE=f"{prefix}-files",
-                       COUNTERS_TABLE=f"{prefix}-counters", **env)
-        if backend == "moto":
-            environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
-            environ.pop("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", None)
-        self.env = environ
-        self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.run"], env=environ,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.output: list[str] = []
-        self.token = ""
-        for line in self.process.stdout:  # type: ignore[union-attr]
-            self.output.append(line)
-            if line.startswith("eyJ"):
-                self.token = line.strip()
-            if line.startswith("Serving on"):
-                break
-        else:
-            raise RuntimeError("server did not start:\n" + "".join(self.output))
-        import threading
-
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        for line in self.process.stdout:  # type: ignore[union-attr]
-            self.output.append(line)
-
-    def session(self, token: str | None = None) -> Any:
-        import requests
-
-        s = requests.Session()
-        s.headers["Authorization"] = f"Bearer {token or self.token}"
-        return s
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except Exception:
-            self.process.kill()
 
 
 @pytest.fixture

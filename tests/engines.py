@@ -11,10 +11,16 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
+import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
@@ -102,3 +108,50 @@ def environment(url: str) -> dict[str, str]:
     env.update(AWS_ENDPOINT_URL_DYNAMODB=url, AWS_ENDPOINT_URL_DYNAMODB_STREAMS=url,
                AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1")
     return env
+
+
+class LiveServer:
+    """``make run``'s server as a real process, on the test engine, with its own tables."""
+
+    def __init__(self, backend: str, tmp: Any, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        prefix = f"live-{uuid.uuid4().hex[:8]}"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        environ.update(PORT=str(self.port), TASKS_LOCAL_DIR=str(tmp), LOG_LEVEL="WARNING",
+                       TASKS_TABLE=f"{prefix}-tasks", FILES_TABLE=f"{prefix}-files",
+                       COUNTERS_TABLE=f"{prefix}-counters")
+        environ.update(env)
+        if backend == "moto":
+            environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+            environ.pop("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", None)
+        self.env = environ
+        self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.run"], env=environ,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        self.token = ""
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.output.append(line)
+            if line.startswith("eyJ"):
+                self.token = line.strip()
+            if line.startswith("Serving on"):
+                break
+        else:
+            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.output.append(line)
+
+    def session(self, token: str | None = None) -> Any:
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {token or self.token}"
+        return s
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except Exception:
+            self.process.kill()

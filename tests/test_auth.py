@@ -165,3 +165,19 @@ def test_a_lambda_without_any_key_refuses_to_start(monkeypatch):
         config.check_keys()
     monkeypatch.setattr(config, "JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x")
     config.check_keys()
+
+
+def test_a_cached_token_still_expires(api, monkeypatch):
+    token_ = hs({"roles": ["admin"], "exp": exp(60)})
+    assert api.get("/tasks", token=token_).status_code == 200  # verified, then cached
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 120)
+    response = api.get("/tasks", token=token_)
+    assert response.status_code == 401 and "expired" in response.data["error"]
+
+
+def test_a_cached_token_is_rechecked_when_the_key_changes(api, monkeypatch):
+    token_ = hs({"roles": ["admin"], "exp": exp()})
+    assert api.get("/tasks", token=token_).status_code == 200
+    monkeypatch.setattr(config, "JWT_SECRET", "a-rotated-secret-0123456789abcdef0123")
+    assert api.get("/tasks", token=token_).status_code == 401

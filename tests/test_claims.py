@@ -171,3 +171,53 @@ def test_claim_pages_through_filtered_empty_pages(api, queued, monkeypatch):
 def test_gpu_offer_below_one_matches_nothing(api, queued):
     queued({"gpu": 1})
     assert claim(api, {"gpu": 0.5}).status_code == 404
+
+
+def test_later_claims_reuse_the_candidates_of_a_page(api, queued):
+    from chalicelib.services import claims as service
+
+    ids = {queued(job_index=i) for i in range(5)}
+    first, second = service.ClaimStats(), service.ClaimStats()
+    a = service.claim_task({}, {}, first)
+    b = service.claim_task({}, {}, second)
+    assert first.requests == 2  # one Query page, one UpdateItem
+    assert second.requests == 1  # a left-over candidate: one UpdateItem
+    assert a["task_id"] != b["task_id"] and {a["task_id"], b["task_id"]} <= ids
+
+
+def test_cached_candidates_taken_elsewhere_are_skipped(api, queued):
+    from chalicelib.services import claims as service
+
+    ids = [queued(job_index=i) for i in range(3)]
+    service.claim_task({}, {})
+    for task_id in ids:  # another process claims the rest behind this cache's back
+        api.put(f"/tasks/{task_id}/status", {"status": "processing"})
+    fresh = queued(job_index=9)
+    stats = service.ClaimStats()
+    assert service.claim_task({}, {}, stats)["task_id"] == fresh
+    assert stats.conflicts == 2  # both stale candidates failed their condition, then a fresh page
+
+
+def test_cache_is_per_offer_and_expires(api, queued, monkeypatch):
+    from chalicelib.services import claims as service
+
+    queued({"memory": 1.0}, job_index=0)
+    queued({"memory": 1.0}, job_index=1)
+    service.claim_task({"memory": 2.0}, {})
+    assert service.CACHE.take(service._offer_key({"memory": 4.0}, {})) is None
+    monkeypatch.setattr(config, "CLAIM_CACHE_SECONDS", 0.0)
+    import time as clock
+
+    clock.sleep(0.01)
+    assert service.CACHE.take(service._offer_key({"memory": 2.0}, {})) is None
+
+
+def test_an_empty_queue_is_remembered_briefly(api, queued, monkeypatch):
+    from chalicelib.services import claims as service
+
+    assert claim(api).status_code == 404  # searched: nothing queued
+    task_id = queued()
+    assert claim(api).status_code == 404  # within CLAIM_CACHE_SECONDS the empty answer stands
+    monkeypatch.setattr(config, "CLAIM_CACHE_SECONDS", 0.0)
+    service.CACHE.clear()
+    assert claim(api).data["task_id"] == task_id

@@ -90,6 +90,10 @@ class PriorityCursor:
                 out.append(item)
         return out
 
+    def pending(self) -> list[Item]:
+        """Every candidate read and not yet taken (for reuse by later claims)."""
+        return [item for items in self._pending.values() for item in items]
+
     def discard(self, item: Item) -> None:
         for items in self._pending.values():
             for i, pending in enumerate(items):

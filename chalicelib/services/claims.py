@@ -16,13 +16,24 @@ The algorithm, and why:
 4. Bounded: at most ``CLAIM_MAX_SCANNED`` index items read and ``CLAIM_MAX_SECONDS`` spent; past
    either bound the claim answers 404 as if nothing matched (the pilot asks again later), so a
    queue full of tasks no pilot can run never makes a request run into API Gateway's 29 s.
+5. A page read for one claim holds candidates for the next ones: the candidates left after a
+   claim are kept per offer (the same requirements and filters) for ``CLAIM_CACHE_SECONDS``,
+   and the next claims of this process try them first, taking distinct ones; while one claimer
+   reads fresh pages for an offer, the others wait for its left-overs. So concurrent claimers in
+   one process do not race each other and most claims cost one UpdateItem. Stale candidates are
+   harmless (the conditional write re-checks everything); a task queued meanwhile (at a higher
+   priority, or into an empty queue) waits at most the cache's age to be seen.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -106,11 +117,108 @@ def match_condition(requirements: dict[str, Any], query_params: dict[str, Any]) 
     return condition
 
 
+class CandidateCache:
+    """Candidates left over by recent claims, per offer, in priority order (per process).
+
+    One search per offer at a time: while a thread reads fresh pages for an offer, the other
+    claimers of that offer wait for its left-overs instead of reading the same page and racing
+    for the same tasks. A search that found nothing is remembered as briefly, so a burst of
+    claimers on an empty queue costs one search, not one each.
+    """
+
+    MAX_OFFERS = 256
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        # offer -> (when, left-over candidates, or None: the last search found nothing)
+        self._entries: OrderedDict[str, tuple[float, list[tuple[Decimal, str]] | None]] = OrderedDict()
+        self._searching: set[str] = set()
+
+    def take(self, key: str) -> str | None:
+        """A cached candidate; None when the caller must search (it then calls ``done``).
+
+        Raises ``NotFound`` when a search for this offer just found nothing.
+        """
+        deadline = time.monotonic() + config.CLAIM_MAX_SECONDS
+        with self._cond:
+            while True:
+                entry = self._entries.get(key)
+                if entry is not None and time.monotonic() - entry[0] > config.CLAIM_CACHE_SECONDS:
+                    del self._entries[key]
+                    entry = None
+                if entry is not None:
+                    if entry[1] is None:
+                        raise NotFound("no queued task matches")
+                    candidate = self._pop(entry[1])
+                    if not entry[1]:
+                        del self._entries[key]
+                    if candidate is not None:
+                        return candidate
+                if key not in self._searching or time.monotonic() > deadline:
+                    self._searching.add(key)
+                    return None
+                self._cond.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _pop(self, candidates: list[tuple[Decimal, str]]) -> str | None:
+        if not candidates:
+            return None
+        top = candidates[0][0]
+        equal = next((i for i, c in enumerate(candidates) if c[0] != top), len(candidates))
+        return candidates.pop(random.randrange(equal) if config.CLAIM_SPREAD else 0)[1]
+
+    def done(self, key: str, found: bool, candidates: list[tuple[Decimal, str]] | None) -> None:
+        """The search for ``key`` ended: whether it found a task, and the candidates left over
+        (None when it stopped at its bounds: nothing is known then)."""
+        with self._cond:
+            self._searching.discard(key)
+            if candidates is None or (found and not candidates) or config.CLAIM_CACHE_SECONDS <= 0:
+                self._entries.pop(key, None)
+            else:
+                ordered = sorted(candidates, key=lambda c: c[0], reverse=True) if found else None
+                self._entries[key] = (time.monotonic(), ordered)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.MAX_OFFERS:
+                    self._entries.popitem(last=False)
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._entries.clear()
+            self._searching.clear()
+
+
+CACHE = CandidateCache()
+
+
+def _offer_key(requirements: dict[str, Any], query_params: dict[str, Any]) -> str:
+    return json.dumps([requirements, query_params], sort_keys=True)
+
+
 def claim_task(requirements: dict[str, Any], query_params: dict[str, Any],
                stats: ClaimStats | None = None) -> Doc:
     """Claim the best queued task that fits the offer; ``NotFound`` when none does (in bounds)."""
     stats = stats if stats is not None else ClaimStats()
     match = match_condition(requirements, query_params)
+    key = _offer_key(requirements, query_params)
+    while (cached := CACHE.take(key)) is not None:
+        task = _try_claim(cached, match, stats)
+        if task is not None:
+            return task
+    task, left = None, None
+    try:
+        task, left = _search(match, stats)
+    finally:
+        CACHE.done(key, task is not None, left)
+    if task is None:
+        raise NotFound("no queued task matches")
+    return task
+
+
+def _search(match: Condition | None, stats: ClaimStats) -> tuple[Doc | None, list[tuple[Decimal, str]] | None]:
+    """Claim from fresh index pages: (the task or None, the candidates read and left over).
+
+    The left-overs are None when the search stopped at its bounds (nothing is known then).
+    """
     # Candidates need only their id and priority: the claim's write returns the whole task.
     cursor = PriorityCursor("queued", config.CLAIM_PAGE_SIZE, match, [attr("task_id"), attr("priority")])
     deadline = time.monotonic() + config.CLAIM_MAX_SECONDS
@@ -119,17 +227,17 @@ def claim_task(requirements: dict[str, Any], query_params: dict[str, Any],
             group = cursor.top()
             if not group:
                 if cursor.exhausted:
-                    break
+                    return None, []
                 continue
-            candidate = random.choice(group)
+            candidate = random.choice(group) if config.CLAIM_SPREAD else group[0]
             cursor.discard(candidate)
             task = _try_claim(candidate["task_id"]["S"], match, stats)
             if task is not None:
-                return task
+                return task, [(Decimal(i["priority"]["N"]), i["task_id"]["S"]) for i in cursor.pending()]
+        return None, None
     finally:
         stats.requests += cursor.requests
         stats.scanned = cursor.scanned
-    raise NotFound("no queued task matches")
 
 
 def _try_claim(task_id: str, match: Condition | None, stats: ClaimStats) -> Doc | None:

@@ -1,0 +1,93 @@
+"""What every benchmark shares: figures, timing, seeding tasks straight into the table."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FIGURES: list[Figure] = []
+
+
+@dataclass
+class Figure:
+    what: str
+    how: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_what: str = ""
+    ratio: float | None = None
+
+    def emit(self) -> Figure:
+        if self.baseline:
+            self.ratio = round(self.value / self.baseline, 3)
+        FIGURES.append(self)
+        print(json.dumps({k: v for k, v in asdict(self).items() if v not in (None, "")}), flush=True)
+        return self
+
+
+def median_ms(fn: Callable[[], Any], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(samples), 2)
+
+
+def task_item(status: str, dataset_id: str = "bench", priority: float = 1.0, name: str = "sim",
+              job_index: int = 0, task_index: int = 0) -> dict[str, Any]:
+    """A task item exactly as ``POST /tasks`` stores it (codec, derived keys)."""
+    from chalicelib import codec
+    from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, name_key, status_key
+    from chalicelib.services import store
+    from chalicelib.services.tasks import SERVER_DEFAULTS
+
+    task_id = uuid.uuid4().hex
+    doc = {
+        "dataset_id": dataset_id, "job_id": f"j{job_index}", "task_index": task_index, "job_index": job_index,
+        "name": name, "depends": [], "requirements": {"cpu": 1, "memory": 1.0}, "status": status,
+        "priority": priority, **SERVER_DEFAULTS, "task_id": task_id, "status_changed": store.now(),
+    }
+    item = codec.encode_item(doc)
+    item[STATUS_KEY] = {"S": status_key(status, task_id)}
+    item[NAME_KEY] = {"S": name_key(name, job_index)}
+    return item
+
+
+def write_items(items: Iterable[dict[str, Any]], threads: int = 8) -> list[str]:
+    """BatchWriteItem the tasks, in parallel; their ids."""
+    from chalicelib.models import Task
+
+    items = list(items)
+    conn = Task._get_connection().connection
+    table = Task.Meta.table_name
+
+    def write(chunk: list[dict[str, Any]]) -> None:
+        pending = [{"PutRequest": {"Item": i}} for i in chunk]
+        while pending:
+            answer = conn.dispatch("BatchWriteItem", {"RequestItems": {table: pending}})
+            pending = answer.get("UnprocessedItems", {}).get(table, [])
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(write, [items[i : i + 25] for i in range(0, len(items), 25)]))
+    return [i["task_id"]["S"] for i in items]
+
+
+#: Statuses of the seeded datasets: not waiting or queued, so they never feed the claims.
+DATASET_STATUSES = ("idle", "processing", "reset", "suspended", "failed", "complete")
+
+
+def seed(count: int, status: str | None, priorities: int = 10, dataset_id: str = "bench", names: int = 1) -> list[str]:
+    """``count`` tasks of ``status`` (None: the dataset statuses in turn) over ``priorities`` levels."""
+    return write_items(
+        task_item(status or DATASET_STATUSES[i % len(DATASET_STATUSES)], dataset_id, float(i % priorities),
+                  name=f"step{i % names}", job_index=i, task_index=i % names)
+        for i in range(count)
+    )

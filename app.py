@@ -2,12 +2,12 @@
 
 from chalice import Chalice
 
-from chalicelib import config
+from chalicelib import observability
 from chalicelib.events import handlers
 from chalicelib.routes import actions, api, counts, datasets, files, tasks
 
 app = Chalice(app_name="iceprod-tasks")
-app.log.setLevel(config.LOG_LEVEL)
+observability.setup_logging()
 app.register_blueprint(api.framework)
 app.register_blueprint(tasks.bp)
 app.register_blueprint(datasets.bp)

@@ -94,8 +94,8 @@ def main() -> None:
                 coldstart.run(server.env)
             finally:
                 server.stop()
-            capacity.run()
             scaling.run()
+            capacity.run()
             naive = LiveServer("ddblocal", tmp, **tables, CLAIM_SPREAD="off", CLAIM_PAGE_SIZE="1000",
                                CLAIM_CACHE_SECONDS="0")
             try:

@@ -101,6 +101,9 @@ def in_process_costs(k: int) -> tuple[float, float, float]:
 
     elapsed = _run_threads(k, pilot)
     n = done["claims"]
+    if n == 0:
+        print(f"warning: no claim succeeded in process ({totals})", flush=True)
+        return float("nan"), float("nan"), 0.0
     return totals.requests / n, totals.conflicts / n, n / elapsed
 
 

@@ -96,6 +96,11 @@ def set_jwt_secret(secret: str) -> None:
     _env["TASKS_JWT_SECRET"] = secret
 
 
+# --- CORS (the IceProd website calls the API from its own origin) -------------------------
+#: Origins allowed to call the API from a browser, comma-separated (``*``: any); empty: none.
+CORS_ALLOW_ORIGINS = tuple(o.strip() for o in _env.get("CORS_ALLOW_ORIGINS", "").split(",") if o.strip())
+CORS_MAX_AGE = _int("CORS_MAX_AGE", 600)
+
 # --- claims, queueing ------------------------------------------------------------------
 #: Index items one claim reads per Query page.
 CLAIM_PAGE_SIZE = max(1, _int("CLAIM_PAGE_SIZE", 25))

@@ -10,13 +10,12 @@
 """
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
 from chalicelib import config
-from chalicelib.models.base import BaseMeta
+from chalicelib.models.base import BaseMeta, BaseModel
 
 
-class Counter(Model):
+class Counter(BaseModel):
     class Meta(BaseMeta):
         table_name = config.COUNTERS_TABLE
 

@@ -6,13 +6,12 @@ in the order they were added.
 """
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.models import Model
 
 from chalicelib import config
-from chalicelib.models.base import BaseMeta
+from chalicelib.models.base import BaseMeta, BaseModel
 
 
-class DatasetFile(Model):
+class DatasetFile(BaseModel):
     class Meta(BaseMeta):
         table_name = config.FILES_TABLE
 

@@ -17,10 +17,9 @@ The stream (new and old images) feeds the counters.
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from chalicelib import config
-from chalicelib.models.base import BaseMeta
+from chalicelib.models.base import BaseMeta, BaseModel
 
 STATUSES = ("idle", "waiting", "queued", "processing", "reset", "suspended", "failed", "complete")
 STATUS_KEY = "_status_key"
@@ -63,7 +62,7 @@ class DatasetIndex(GlobalSecondaryIndex):
     name_key = UnicodeAttribute(range_key=True, attr_name=NAME_KEY)
 
 
-class Task(Model):
+class Task(BaseModel):
     """A task. Only the attributes that keys and conditions name are declared."""
 
     class Meta(BaseMeta):

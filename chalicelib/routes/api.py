@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib import config, observability
 from chalicelib import validation as v
 from chalicelib.auth import Access, authenticate, authorize
 from chalicelib.errors import DomainError, error_response, json_error
@@ -35,14 +37,22 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+_METHODS: dict[str, list[str]] = {}  # path -> methods, for CORS preflights
+
+
 def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int = 200) -> Callable[[View], View]:
     """Register ``view(request, **path_params)`` as a route needing ``access``.
 
     Accepts any Content-Type: IceProd's clients do not always send one, and the body is parsed
-    from its raw bytes.
+    from its raw bytes. The first route of a path also registers its CORS preflight.
     """
 
     def decorate(view: View) -> View:
+        if path not in _METHODS:
+            _METHODS[path] = []
+            bp.route(path, methods=["OPTIONS"], content_types=["*/*"])(_preflight(bp, path))
+        _METHODS[path].append(method)
+
         @functools.wraps(view)
         def handler(**params: str) -> Response:
             request = bp.current_request
@@ -60,6 +70,42 @@ def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int 
     return decorate
 
 
+def _preflight(bp: Blueprint, path: str) -> View:
+    """A browser's CORS preflight: no auth (browsers send none); the CORS headers are added by
+    the middleware when the origin is allowed."""
+
+    def preflight(**_: str) -> Response:
+        headers = {"Allow": ", ".join(["OPTIONS", *_METHODS[path]])}
+        if _allowed_origin(bp.current_request) is not None:
+            headers.update({
+                "Access-Control-Allow-Methods": headers["Allow"],
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id",
+                "Access-Control-Max-Age": str(config.CORS_MAX_AGE),
+            })
+        return Response(body="", status_code=204, headers=headers)
+
+    preflight.__name__ = "preflight_" + "".join(c if c.isalnum() else "_" for c in path).strip("_")
+    return preflight
+
+
+def _allowed_origin(request: Request) -> str | None:
+    origin = request.headers.get("origin")
+    if origin and ("*" in config.CORS_ALLOW_ORIGINS or origin in config.CORS_ALLOW_ORIGINS):
+        return origin
+    return None
+
+
+def _with_cors(request: Request, response: Response) -> Response:
+    origin = _allowed_origin(request)
+    if origin is not None:
+        response.headers.update({
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": "Link, Retry-After, X-Request-Id",
+            "Vary": "Origin",
+        })
+    return response
+
+
 def body(request: Request, allow_empty: bool = False) -> dict[str, Any]:
     """The request's JSON object body, whatever its Content-Type."""
     return v.parse_json(request.raw_body, allow_empty=allow_empty)
@@ -73,15 +119,27 @@ def param(request: Request, name: str) -> str | None:
 
 @framework.middleware("http")
 def uniform_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Chalice's own errors (``{"Code", "Message"}``) and crashes, in our error shape."""
+    """Every request: its log context and metrics record; Chalice's own errors
+    (``{"Code", "Message"}``) and crashes in our error shape."""
+    context = event.context or {}
+    request_id = context.get("requestId") or event.headers.get("x-request-id") or uuid.uuid4().hex
+    token = observability.start_request(request_id, context.get("resourcePath", "unknown"), event.method)
+    response = json_error(500, "internal server error")
     try:
-        response = get_response(event)
+        response = _shaped(get_response(event))
     except Exception:
         log.exception("unhandled error on %s %s", event.method, event.path)
-        return json_error(500, "internal server error")
+    finally:
+        observability.end_request(token, response.status_code)
+    response.headers["X-Request-Id"] = request_id
+    return _with_cors(event, response)
+
+
+def _shaped(response: Response) -> Response:
     if response.status_code >= 400 and isinstance(response.body, dict) and "Message" in response.body:
         return json_error(response.status_code, str(response.body["Message"]), _plain(response.headers))
     if response.status_code == 500 and not _is_ours(response):
+        log.error("internal error answered: %s", str(response.body)[:2000])
         return json_error(500, "internal server error")
     return response
 

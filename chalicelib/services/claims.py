@@ -39,7 +39,7 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib import config, db
+from chalicelib import config, db, observability
 from chalicelib import validation as v
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.services import store
@@ -251,5 +251,7 @@ def _try_claim(task_id: str, match: Condition | None, stats: ClaimStats) -> Doc 
         if not db.is_condition_failure(error):
             raise
         stats.conflicts += 1
+        observability.count("ClaimConflicts")
         return None
+    observability.count("Claims")
     return store.decode(answer["Attributes"])

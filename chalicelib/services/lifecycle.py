@@ -15,7 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import db
+from chalicelib import db, observability
 from chalicelib import validation as v
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.services import requirements, store
@@ -96,7 +96,9 @@ def report_failure(task_id: str, final_status: str, body: dict[str, Any]) -> Non
 
     guard = store.exists() & (attr("status") != value("complete"))
     requirements.apply_raise(task_id, read, requirements.raise_from_usage(resources), actions, guard)
-    log.info("task %s %s: %s (%s)", task_id, final_status, classify_reason(reason), (reason or "")[:500])
+    kind = classify_reason(reason)
+    observability.count(f"{final_status.capitalize()}_{kind}")
+    log.info("task %s %s: %s (%s)", task_id, final_status, kind, (reason or "")[:500])
 
 
 def report_complete(task_id: str, body: dict[str, Any]) -> None:
@@ -113,6 +115,7 @@ def report_complete(task_id: str, body: dict[str, Any]) -> None:
         if db.is_condition_failure(error):
             raise Invalid(f"task {task_id} is unknown or not processing") from None
         raise
+    observability.count("Completions")
 
 
 def _read(task_id: str) -> dict[str, Any]:

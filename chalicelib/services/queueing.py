@@ -12,7 +12,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import config, db
+from chalicelib import config, db, observability
 from chalicelib import validation as v
 from chalicelib.errors import Invalid
 from chalicelib.models import Task
@@ -72,6 +72,7 @@ def queue_tasks(num_tasks: int, check_depends: bool = False, max_scanned: int | 
         if check_depends:
             batch = _dependencies_met(batch)
         moved += sum(db.parallel(_move, [item["task_id"]["S"] for item in batch]))
+    observability.count("QueueMoves", moved)
     return moved
 
 

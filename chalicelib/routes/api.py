@@ -14,7 +14,9 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 from chalice.app import Request
@@ -23,6 +25,7 @@ from chalicelib import config, observability
 from chalicelib import validation as v
 from chalicelib.auth import Access, authenticate, authorize
 from chalicelib.errors import DomainError, error_response, json_error
+from chalicelib.services import pages
 
 log = logging.getLogger("iceprod_tasks")
 framework = Blueprint(__name__)
@@ -60,14 +63,37 @@ def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int 
                 principal = authenticate(request.headers.get("authorization"))
                 authorize(principal, access, params.get("dataset_id"))
                 result = view(request, **params)
+                response = _answer(request, result, status)
             except DomainError as error:
                 return error_response(error)
-            return result if isinstance(result, Response) else json_response(result, status)
+            return response
 
         bp.route(path, methods=[method], content_types=["*/*"])(handler)
         return view
 
     return decorate
+
+
+@dataclass
+class Paged:
+    """A page of a listing: its body, and the cursor of the next page (None: the last)."""
+
+    body: Any
+    cursor: str | None
+
+
+def _answer(request: Request, result: Any, status: int) -> Response:
+    """The JSON answer; a ``Paged`` one links its next page (RFC 8288). Too large: 400."""
+    headers = None
+    if isinstance(result, Paged):
+        if result.cursor is not None:
+            query = {**(request.query_params or {}), "cursor": result.cursor}
+            headers = {"Link": f'<?{urlencode(query)}>; rel="next"'}
+        result = result.body
+    response = json_response(result, status, headers)
+    if len(response.body) > pages.MAX_ANSWER_BYTES:
+        raise pages.AnswerTooLarge()
+    return response
 
 
 def _preflight(bp: Blueprint, path: str) -> View:

@@ -4,7 +4,7 @@ from chalice import Blueprint
 
 from chalicelib import validation as v
 from chalicelib.auth import Access
-from chalicelib.routes.api import body, endpoint, param
+from chalicelib.routes.api import Paged, body, endpoint, param
 from chalicelib.services import listings, requirements, tasks
 
 bp = Blueprint(__name__)
@@ -13,13 +13,15 @@ PREFIX = "/datasets/{dataset_id}"
 
 @endpoint(bp, f"{PREFIX}/tasks", "GET", Access.READ)
 def dataset_tasks(request, dataset_id):
-    return listings.dataset_tasks(
+    return Paged(*listings.dataset_tasks(
         v.dataset_id(dataset_id),
         v.statuses(param(request, "status") or ""),
         param(request, "job_id"),
         v.int_param(param(request, "job_index"), "job_index"),
         v.keys_param(param(request, "keys")),
-    )
+        v.limit_param(param(request, "limit")),
+        param(request, "cursor"),
+    ))
 
 
 @endpoint(bp, f"{PREFIX}/tasks/{{task_id}}", "GET", Access.READ)
@@ -37,7 +39,8 @@ def dataset_put_status(request, dataset_id, task_id):
 
 @endpoint(bp, f"{PREFIX}/task_summaries/status", "GET", Access.READ)
 def status_summary(request, dataset_id):
-    return listings.status_summary(v.dataset_id(dataset_id))
+    limit, cursor = v.limit_param(param(request, "limit")), param(request, "cursor")
+    return Paged(*listings.status_summary(v.dataset_id(dataset_id), limit, cursor))
 
 
 @endpoint(bp, f"{PREFIX}/task_stats", "GET", Access.READ)

@@ -4,7 +4,7 @@ from chalice import Blueprint
 
 from chalicelib import validation as v
 from chalicelib.auth import Access
-from chalicelib.routes.api import body, endpoint, param
+from chalicelib.routes.api import Paged, body, endpoint, param
 from chalicelib.services import listings, tasks
 
 bp = Blueprint(__name__)
@@ -12,13 +12,14 @@ bp = Blueprint(__name__)
 
 @endpoint(bp, "/tasks", "GET", Access.SYSTEM)
 def list_tasks(request):
-    found = listings.list_tasks(
+    found, cursor = listings.list_tasks(
         v.statuses(param(request, "status") or ""),
         v.keys_param(param(request, "keys")),
         v.sort_param(param(request, "sort")),
         v.limit_param(param(request, "limit")),
+        param(request, "cursor"),
     )
-    return {"tasks": found}
+    return Paged({"tasks": found}, cursor)
 
 
 @endpoint(bp, "/tasks", "POST", Access.SYSTEM, status=201)

@@ -11,7 +11,7 @@ from chalicelib import validation as v
 from chalicelib.errors import Invalid
 from chalicelib.models import DatasetFile
 from chalicelib.models.tasks import name_key
-from chalicelib.services import listings, store
+from chalicelib.services import listings, pages, store
 from chalicelib.services.store import attr
 
 MOVEMENTS = ("input", "output", "both")
@@ -81,9 +81,14 @@ def _items(dataset_id: str, task_id: str | None) -> list[dict[str, Any]]:
     return list(db.query_all(DatasetFile, dataset_id, range_key_condition=condition, consistent_read=True))
 
 
-def list_files(dataset_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
-    """The file records of a dataset, or of one of its tasks."""
-    return [codec.decode_item(item, _HIDDEN) for item in _items(dataset_id, task_id)]
+def list_files(dataset_id: str, task_id: str | None = None, limit: int | None = None,
+               cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The file records of a dataset, or of one of its tasks (paged)."""
+    condition = attr("file_key").startswith(f"{task_id}#") if task_id else None
+    source = pages.pages_of(DatasetFile._get_connection().query, hash_key=dataset_id,
+                            range_key_condition=condition, consistent_read=True)
+    page = pages.collect([source], frozenset({"dataset_id", "file_key"}), limit, cursor)
+    return [codec.decode_item(item, _HIDDEN) for item in page.items], page.cursor
 
 
 def delete_files(dataset_id: str, task_id: str) -> None:

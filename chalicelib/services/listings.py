@@ -10,15 +10,15 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterator
-from itertools import islice
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import db
+from chalicelib.errors import Invalid
 from chalicelib.models import Task
 from chalicelib.models.tasks import STATUSES, status_keys
-from chalicelib.services import store
+from chalicelib.services import pages, store
 from chalicelib.services.store import Doc, attr, value
 
 _TYPE_ORDER = {type(None): 0, int: 1, float: 1, str: 2, dict: 3, list: 4, bool: 5}
@@ -32,33 +32,49 @@ def _sort_value(val: Any) -> tuple[int, Any]:
     return rank, val if val is not None else 0
 
 
-def _items_by_status(status_filter: list[str], attributes: Any) -> Iterator[dict[str, Any]]:
-    for status in status_filter:
-        for key in status_keys(status):
-            yield from db.query_all(
-                Task, key, index_name=Task.by_status.Meta.index_name,
-                scan_index_forward=False, attributes_to_get=attributes,
-            )
+def task_sources(status_filter: list[str], attributes: Any) -> tuple[list[pages.Source], frozenset[str]]:
+    """The reads of ``GET /tasks``: one Query per status shard (highest priority first), or a Scan."""
+    conn = Task._get_connection()
+    if not status_filter:
+        return [pages.pages_of(conn.scan, attributes_to_get=attributes)], frozenset({"task_id"})
+    sources = [
+        pages.pages_of(conn.query, hash_key=key, index_name=Task.by_status.Meta.index_name,
+                       scan_index_forward=False, attributes_to_get=attributes)
+        for status in status_filter for key in status_keys(status)
+    ]
+    return sources, frozenset({"task_id", "_status_key", "priority"})
 
 
 def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tuple[str, int]],
-               limit: int | None) -> list[Doc]:
-    """``GET /tasks``: tasks by status (index) or all (scan), projected, sorted, limited."""
+               limit: int | None, cursor: str | None = None) -> tuple[list[Doc], str | None]:
+    """``GET /tasks``: tasks by status (index) or all (scan), projected, sorted, limited, paged.
+
+    Without ``sort`` the listing pages (``limit`` and the returned cursor); a sorted listing is
+    sorted over every task, so it reads them all and returns the first ``limit``.
+    """
+    if sort and cursor:
+        raise Invalid("cursor cannot be combined with sort")
     attributes = store.projection(keys, [k for k, _ in sort])
-    if status_filter:
-        items = _items_by_status(status_filter, attributes)
-    else:
-        items = db.scan_all(Task, attributes_to_get=attributes)
-    if not sort and limit:
-        items = islice(items, limit)
-    docs = [store.decode(item) for item in items]
+    sources, key_names = task_sources(status_filter, attributes)
+    page = pages.collect(sources, key_names, None if sort else limit, cursor)
+    docs = [store.decode(item) for item in page.items]
     for key, direction in reversed(sort):
         docs.sort(key=lambda d, k=key: _sort_value(d.get(k)), reverse=direction < 0)
-    if limit:
+    if sort and limit:
         docs = docs[:limit]
     if keys is not None:
         docs = [{k: d[k] for k in keys if k in d} for d in docs]
-    return docs
+    return docs, page.cursor
+
+
+DATASET_KEYS = frozenset({"task_id", "dataset_id", "_name_key"})
+
+
+def dataset_source(dataset_id: str, attributes: Any = None, filter_condition: Condition | None = None) -> pages.Source:
+    """The dataset index's tasks of one dataset, as a pageable source."""
+    return pages.pages_of(Task._get_connection().query, hash_key=dataset_id,
+                          index_name=Task.by_dataset.Meta.index_name,
+                          attributes_to_get=attributes, filter_condition=filter_condition)
 
 
 def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Condition | None = None,
@@ -71,8 +87,9 @@ def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Con
 
 
 def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None, job_index: int | None,
-                  keys: list[str] | None) -> dict[str, Doc]:
-    """``GET /datasets/{id}/tasks``: ``{task_id: task}``, filtered and projected."""
+                  keys: list[str] | None, limit: int | None = None,
+                  cursor: str | None = None) -> tuple[dict[str, Doc], str | None]:
+    """``GET /datasets/{id}/tasks``: ``{task_id: task}``, filtered, projected, paged."""
     condition = None
     clauses = []
     if status_filter:
@@ -83,17 +100,21 @@ def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None,
         clauses.append(attr("job_index") == value(job_index))
     for clause in clauses:
         condition = clause if condition is None else condition & clause
-    items = dataset_items(dataset_id, store.projection(keys, ["task_id"]), condition)
-    docs = (store.decode(item, keys) for item in items)
-    return {doc["task_id"]: doc for doc in docs}
+    source = dataset_source(dataset_id, store.projection(keys, ["task_id"]), condition)
+    page = pages.collect([source], DATASET_KEYS, limit, cursor)
+    docs = (store.decode(item, keys) for item in page.items)
+    return {doc["task_id"]: doc for doc in docs}, page.cursor
 
 
-def status_summary(dataset_id: str) -> dict[str, list[str]]:
-    """``{status: [task_id]}`` for the statuses that occur, in display order."""
+def status_summary(dataset_id: str, limit: int | None = None,
+                   cursor: str | None = None) -> tuple[dict[str, list[str]], str | None]:
+    """``{status: [task_id]}`` for the statuses that occur, in display order (paged)."""
+    source = dataset_source(dataset_id, [attr("task_id"), attr("status")])
+    page = pages.collect([source], DATASET_KEYS, limit, cursor)
     groups: dict[str, list[str]] = {}
-    for item in dataset_items(dataset_id, [attr("task_id"), attr("status")]):
+    for item in page.items:
         groups.setdefault(item["status"]["S"], []).append(item["task_id"]["S"])
-    return {s: groups[s] for s in STATUSES if s in groups}
+    return {s: groups[s] for s in STATUSES if s in groups}, page.cursor
 
 
 def task_stats(dataset_id: str) -> dict[str, dict[str, Any]]:

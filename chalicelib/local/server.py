@@ -12,6 +12,7 @@ per thread, as ``chalice local`` does.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import socket
 from http.server import BaseHTTPRequestHandler
@@ -36,6 +37,21 @@ class NoDelayRequestHandler(ChaliceRequestHandler):
     def setup(self) -> None:
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
+
+    # Every method reaches the app, which answers 405 for the ones a route does not declare
+    # (http.server would answer 501 with an HTML page).
+    do_TRACE = do_CONNECT = do_PROPFIND = ChaliceRequestHandler._generic_handle
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The HTTP layer's own errors (bad request line, ...) in the service's JSON shape."""
+        body = json.dumps({"code": code, "error": message or "bad request"}).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)

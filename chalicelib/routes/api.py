@@ -21,10 +21,10 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response
 from chalice.app import Request
 
-from chalicelib import config, observability
+from chalicelib import config, observability, schema
 from chalicelib import validation as v
 from chalicelib.auth import Access, authenticate, authorize
-from chalicelib.errors import DomainError, error_response, json_error
+from chalicelib.errors import DomainError, Invalid, error_response, json_error
 from chalicelib.services import pages
 
 log = logging.getLogger("iceprod_tasks")
@@ -43,12 +43,20 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 _METHODS: dict[str, list[str]] = {}  # path -> methods, for CORS preflights
 
 
-def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int = 200) -> Callable[[View], View]:
-    """Register ``view(request, **path_params)`` as a route needing ``access``.
+def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int = 200, *, summary: str,
+             query: dict[str, schema.Schema] | None = None, body_schema: schema.Schema | None = None,
+             answer: schema.Schema = schema.EMPTY,
+             path_params: dict[str, schema.Schema] | None = None) -> Callable[[View], View]:
+    """Register ``view(request, **path_params)`` as a route needing ``access``, described once.
 
-    Accepts any Content-Type: IceProd's clients do not always send one, and the body is parsed
-    from its raw bytes. The first route of a path also registers its CORS preflight.
+    The description (query parameters, body, answer) validates each request after its auth
+    checks and is published at ``/openapi.json``. Accepts any Content-Type: IceProd's clients do
+    not always send one, and the body is parsed from its raw bytes. The first route of a path
+    also registers its CORS preflight.
     """
+    operation = schema.Operation(method, path, summary, access.value, query or {}, body_schema, answer, status,
+                                 path_params or {})
+    schema.OPERATIONS.append(operation)
 
     def decorate(view: View) -> View:
         if path not in _METHODS:
@@ -62,6 +70,8 @@ def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int 
             try:
                 principal = authenticate(request.headers.get("authorization"))
                 authorize(principal, access, params.get("dataset_id"))
+                operation.validate(request.query_params or {},
+                                   body(request, allow_empty=True) if body_schema is not None else None)
                 result = view(request, **params)
                 response = _answer(request, result, status)
             except DomainError as error:
@@ -133,8 +143,20 @@ def _with_cors(request: Request, response: Response) -> Response:
 
 
 def body(request: Request, allow_empty: bool = False) -> dict[str, Any]:
-    """The request's JSON object body, whatever its Content-Type."""
-    return v.parse_json(request.raw_body, allow_empty=allow_empty)
+    """The request's JSON object body, whatever its Content-Type (parsed once per request)."""
+    parsed = getattr(request, "_json_object", None)
+    if parsed is None:
+        parsed = v.parse_json(request.raw_body, allow_empty=True)
+        request._json_object = parsed
+    if not parsed and not allow_empty and not (request.raw_body or b"").strip():
+        raise Invalid("request body must be a JSON object")
+    return parsed
+
+
+@framework.route("/openapi.json", methods=["GET"])
+def openapi_document() -> Response:
+    """The API's description (no auth: it holds no data)."""
+    return json_response(schema.openapi())
 
 
 def param(request: Request, name: str) -> str | None:

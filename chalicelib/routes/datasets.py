@@ -2,16 +2,30 @@
 
 from chalice import Blueprint
 
+from chalicelib import schema as s
 from chalicelib import validation as v
 from chalicelib.auth import Access
 from chalicelib.routes.api import Paged, body, endpoint, param
+from chalicelib.routes.tasks import BULK
 from chalicelib.services import listings, requirements, tasks
 
 bp = Blueprint(__name__)
 PREFIX = "/datasets/{dataset_id}"
+STATS = {"type": "object", "additionalProperties": {"type": "object", "properties": {
+    "count": {"type": "integer"}, "gpu": {"type": "number"}, "total_hrs": {"type": "number"},
+    "total_err_hrs": {"type": "number"}, "avg_hrs": {"type": "number"}, "stddev_hrs": {"type": ["number", "null"]},
+    "min_hrs": {"type": "number"}, "max_hrs": {"type": "number"}, "efficiency": {"type": "number"}}}}
+REQUIREMENT_CHANGES = {
+    "type": "object", "minProperties": 1, "additionalProperties": False,
+    "properties": {"cpu": s.INTEGER, "gpu": s.INTEGER, "memory": s.NUMBER, "disk": s.NUMBER, "time": s.NUMBER,
+                   "os": {"type": "array", "items": {"type": "string"}}, "site": {"type": "string"}},
+}
 
 
-@endpoint(bp, f"{PREFIX}/tasks", "GET", Access.READ)
+@endpoint(bp, f"{PREFIX}/tasks", "GET", Access.READ, summary="A dataset's tasks by id",
+          query={"status": s.STATUS_LIST, "job_id": {"type": "string"}, "job_index": s.INTEGER_TEXT,
+                 "keys": s.KEY_LIST, **s.PAGE_PARAMS},
+          answer={"type": "object", "additionalProperties": s.TASK})
 def dataset_tasks(request, dataset_id):
     return Paged(*listings.dataset_tasks(
         v.dataset_id(dataset_id),
@@ -24,31 +38,37 @@ def dataset_tasks(request, dataset_id):
     ))
 
 
-@endpoint(bp, f"{PREFIX}/tasks/{{task_id}}", "GET", Access.READ)
+@endpoint(bp, f"{PREFIX}/tasks/{{task_id}}", "GET", Access.READ, summary="A task of the dataset",
+          query={"keys": s.KEY_LIST}, answer=s.TASK)
 def dataset_task(request, dataset_id, task_id):
     keys = v.keys_param(param(request, "keys"))
     return tasks.get_task(task_id, keys, dataset_id=v.dataset_id(dataset_id))
 
 
-@endpoint(bp, f"{PREFIX}/tasks/{{task_id}}/status", "PUT", Access.WRITE)
+@endpoint(bp, f"{PREFIX}/tasks/{{task_id}}/status", "PUT", Access.WRITE, summary="Set a task's status",
+          body_schema=s.STATUS_BODY)
 def dataset_put_status(request, dataset_id, task_id):
     status = v.status(body(request).get("status"))
     tasks.set_status(task_id, status, dataset_id=v.dataset_id(dataset_id))
     return {}
 
 
-@endpoint(bp, f"{PREFIX}/task_summaries/status", "GET", Access.READ)
+@endpoint(bp, f"{PREFIX}/task_summaries/status", "GET", Access.READ, summary="Task ids by status",
+          query=s.PAGE_PARAMS,
+          answer={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}})
 def status_summary(request, dataset_id):
     limit, cursor = v.limit_param(param(request, "limit")), param(request, "cursor")
     return Paged(*listings.status_summary(v.dataset_id(dataset_id), limit, cursor))
 
 
-@endpoint(bp, f"{PREFIX}/task_stats", "GET", Access.READ)
+@endpoint(bp, f"{PREFIX}/task_stats", "GET", Access.READ, summary="Statistics of complete tasks by name",
+          answer=STATS)
 def task_stats(request, dataset_id):
     return listings.task_stats(v.dataset_id(dataset_id))
 
 
-@endpoint(bp, f"{PREFIX}/task_actions/bulk_status/{{status}}", "POST", Access.WRITE)
+@endpoint(bp, f"{PREFIX}/task_actions/bulk_status/{{status}}", "POST", Access.WRITE,
+          summary="Set the status of many tasks of the dataset", body_schema=BULK)
 def dataset_bulk_status(request, dataset_id, status):
     v.dataset_id(dataset_id)
     v.status(status)
@@ -56,7 +76,8 @@ def dataset_bulk_status(request, dataset_id, status):
     return {}
 
 
-@endpoint(bp, f"{PREFIX}/task_actions/bulk_requirements/{{name}}", "PATCH", Access.WRITE)
+@endpoint(bp, f"{PREFIX}/task_actions/bulk_requirements/{{name}}", "PATCH", Access.WRITE,
+          summary="Raise the requirements of every task of a name", body_schema=REQUIREMENT_CHANGES)
 def bulk_requirements(request, dataset_id, name):
     v.dataset_id(dataset_id)
     requirements.bulk_raise(dataset_id, v.name(name), requirements.check_bulk_body(body(request)))

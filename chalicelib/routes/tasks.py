@@ -2,15 +2,20 @@
 
 from chalice import Blueprint
 
+from chalicelib import schema as s
 from chalicelib import validation as v
 from chalicelib.auth import Access
 from chalicelib.routes.api import Paged, body, endpoint, param
 from chalicelib.services import listings, tasks
 
 bp = Blueprint(__name__)
+LIST_QUERY = {"status": s.STATUS_LIST, "keys": s.KEY_LIST, "sort": s.SORT_LIST, **s.PAGE_PARAMS}
+BULK = {"type": "object", "required": ["tasks"], "properties": {
+    "tasks": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": tasks.MAX_BULK_IDS}}}
 
 
-@endpoint(bp, "/tasks", "GET", Access.SYSTEM)
+@endpoint(bp, "/tasks", "GET", Access.SYSTEM, summary="List tasks", query=LIST_QUERY,
+          answer={"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array", "items": s.TASK}}})
 def list_tasks(request):
     found, cursor = listings.list_tasks(
         v.statuses(param(request, "status") or ""),
@@ -22,28 +27,32 @@ def list_tasks(request):
     return Paged({"tasks": found}, cursor)
 
 
-@endpoint(bp, "/tasks", "POST", Access.SYSTEM, status=201)
+@endpoint(bp, "/tasks", "POST", Access.SYSTEM, status=201, summary="Create a task", body_schema=s.NEW_TASK,
+          answer={"type": "object", "required": ["result"], "properties": {"result": {"type": "string"}}})
 def create_task(request):
     return {"result": tasks.create_task(body(request))}
 
 
-@endpoint(bp, "/tasks/{task_id}", "GET", Access.SYSTEM)
+@endpoint(bp, "/tasks/{task_id}", "GET", Access.SYSTEM, summary="Get a task", answer=s.TASK)
 def get_task(request, task_id):
     return tasks.get_task(task_id)
 
 
-@endpoint(bp, "/tasks/{task_id}", "PATCH", Access.SYSTEM)
+@endpoint(bp, "/tasks/{task_id}", "PATCH", Access.SYSTEM, summary="Merge keys into a task",
+          body_schema=s.TASK_CHANGES, answer=s.TASK)
 def patch_task(request, task_id):
     return tasks.patch_task(task_id, body(request))
 
 
-@endpoint(bp, "/tasks/{task_id}/status", "PUT", Access.SYSTEM)
+@endpoint(bp, "/tasks/{task_id}/status", "PUT", Access.SYSTEM, summary="Set a task's status",
+          body_schema=s.STATUS_BODY)
 def put_status(request, task_id):
     tasks.set_status(task_id, v.status(body(request).get("status")))
     return {}
 
 
-@endpoint(bp, "/task_actions/bulk_status/{status}", "POST", Access.SYSTEM)
+@endpoint(bp, "/task_actions/bulk_status/{status}", "POST", Access.SYSTEM, summary="Set the status of many tasks",
+          body_schema=BULK)
 def bulk_status(request, status):
     v.status(status)
     tasks.bulk_set_status(tasks.bulk_ids(body(request)), status)

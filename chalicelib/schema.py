@@ -54,6 +54,8 @@ def check(schema: Schema, value: Any, where: str = "body") -> None:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise Invalid(f"{where} must be at least {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise Invalid(f"{where} must be at most {schema['maximum']}")
     elif isinstance(value, list):
         if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
             raise Invalid(f"{where} must hold {schema.get('minItems', 0)} to {schema.get('maxItems')} items")
@@ -121,7 +123,9 @@ TASK_KEYS = {"pattern": rf"^{KEY}$"}
 TASK = {
     "type": "object",
     "properties": {
-        **TASK_FIELDS, "task_id": {"type": "string"}, "status_changed": {"type": "string"},
+        **TASK_FIELDS, "priority": {"type": "number"}, "task_index": {"type": "integer"},
+        "job_index": {"type": "integer"}, "dataset_id": {"type": "string"},
+        "name": {"type": "string"}, "task_id": {"type": "string"}, "status_changed": {"type": "string"},
         "failures": {"type": "integer"}, "evictions": {"type": "integer"}, "walltime": {"type": "number"},
         "walltime_err": {"type": "number"}, "walltime_err_n": {"type": "integer"}, "site": {"type": "string"},
     },

@@ -17,6 +17,9 @@ TASK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 #: Index keys are limited to 2048 (hash) and 1024 (range) bytes; stay well inside.
 MAX_DATASET_ID_BYTES = 1024
 MAX_NAME_BYTES = 900
+#: The documented limits (characters); the byte limits above keep them inside index key sizes.
+MAX_DATASET_ID_CHARS = 256
+MAX_NAME_CHARS = 225
 MAX_BODY_BYTES = 6 * 1024 * 1024  # what a Lambda accepts
 
 
@@ -67,8 +70,8 @@ def statuses(param: str) -> list[str]:
 def dataset_id(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise Invalid("dataset_id must be a non-empty string")
-    if len(value.encode()) > MAX_DATASET_ID_BYTES:
-        raise Invalid("dataset_id too long")
+    if len(value) > MAX_DATASET_ID_CHARS or len(value.encode()) > MAX_DATASET_ID_BYTES:
+        raise Invalid(f"dataset_id longer than {MAX_DATASET_ID_CHARS} characters")
     return value
 
 
@@ -88,8 +91,8 @@ def task_id_or_400(value: Any) -> str:
 def name(value: Any, what: str = "name") -> str:
     if not isinstance(value, str):
         raise Invalid(f"{what} must be a string")
-    if len(value.encode()) > MAX_NAME_BYTES:
-        raise Invalid(f"{what} too long")
+    if len(value) > MAX_NAME_CHARS or len(value.encode()) > MAX_NAME_BYTES:
+        raise Invalid(f"{what} longer than {MAX_NAME_CHARS} characters")
     return value
 
 

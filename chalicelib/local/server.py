@@ -38,9 +38,12 @@ class NoDelayRequestHandler(ChaliceRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
 
-    # Every method reaches the app, which answers 405 for the ones a route does not declare
-    # (http.server would answer 501 with an HTML page).
-    do_TRACE = do_CONNECT = do_PROPFIND = ChaliceRequestHandler._generic_handle
+    def __getattr__(self, name: str) -> Any:
+        """Every method reaches the app, which answers 405 for those a route does not declare
+        (http.server would answer 501 with an HTML page)."""
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The HTTP layer's own errors (bad request line, ...) in the service's JSON shape."""

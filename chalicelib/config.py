@@ -113,6 +113,12 @@ CLAIM_CACHE_SECONDS = _float("CLAIM_CACHE_SECONDS", 1.0)
 CLAIM_MAX_SCANNED = max(1, _int("CLAIM_MAX_SCANNED", 5000))
 #: Upper bound on the seconds one claim spends before it answers 404.
 CLAIM_MAX_SECONDS = _float("CLAIM_MAX_SECONDS", 10.0)
+#: What one ``POST /task_actions/queue`` may move, and for how long (API Gateway allows 29 s).
+QUEUE_MAX_PER_REQUEST = max(1, _int("QUEUE_MAX_PER_REQUEST", 10000))
+REQUEST_WORK_SECONDS = _float("REQUEST_WORK_SECONDS", 20.0)
+#: Bulk status changes beyond what a request can finish continue as a job, run every minute.
+JOBS_RATE_MINUTES = max(1, _int("JOBS_RATE_MINUTES", 1))
+JOB_WORK_SECONDS = _float("JOB_WORK_SECONDS", 240.0)
 QUEUE_SCHEDULE = _env.get("QUEUE_SCHEDULE", "off").lower() in ("on", "1", "true", "yes")
 QUEUE_RATE_MINUTES = max(1, _int("QUEUE_RATE_MINUTES", 5))
 QUEUE_TARGET = max(0, _int("QUEUE_TARGET", 250000))

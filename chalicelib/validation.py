@@ -88,6 +88,13 @@ def task_id_or_400(value: Any) -> str:
     return value
 
 
+def job_id(value: str) -> str:
+    """A path's job id; one the service cannot have issued is not found."""
+    if not TASK_ID_RE.match(value):
+        raise NotFound(f"job {value!r} not found")
+    return value
+
+
 def name(value: Any, what: str = "name") -> str:
     if not isinstance(value, str):
         raise Invalid(f"{what} must be a string")

@@ -114,3 +114,15 @@ def test_schedule_respects_target_and_per_cycle(api, create, drain, monkeypatch,
     drain()
     assert invoke_queue()["queued"] == 0
     assert sum(1 for s in statuses(api).values() if s == "queued") == 5
+
+
+def test_one_queue_call_is_bounded_and_says_how_many_moved(api, create, monkeypatch):
+    for i in range(8):
+        create(job_index=i)
+    monkeypatch.setattr(config, "QUEUE_MAX_PER_REQUEST", 3)
+    assert api.post("/task_actions/queue", {"num_tasks": 100}).data == {"queued": 3}
+    monkeypatch.setattr(config, "QUEUE_MAX_PER_REQUEST", 100)
+    monkeypatch.setattr(config, "REQUEST_WORK_SECONDS", 0.0)
+    assert api.post("/task_actions/queue", {"num_tasks": 100}).data == {"queued": 0}  # no time: nothing started
+    monkeypatch.setattr(config, "REQUEST_WORK_SECONDS", 20.0)
+    assert api.post("/task_actions/queue", {"num_tasks": 100}).data == {"queued": 5}

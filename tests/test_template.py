@@ -25,7 +25,7 @@ def template(tmp_path_factory):
     return YAMLTemplateSerializer().load_template(built.read_text())
 
 
-FUNCTIONS = ("APIHandler", "CountTasks", "QueueTasks", "ReconcileCounters")
+FUNCTIONS = ("APIHandler", "CountTasks", "QueueTasks", "RunJobs", "ReconcileCounters")
 
 
 def test_tables_have_keys_indexes_stream_and_protection(template):
@@ -71,7 +71,7 @@ def test_every_function_gets_the_tables_and_its_own_role(template):
         assert env["TASKS_STREAM_ARN"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
         assert env["TASKS_JWT_SECRET_ARN"] == {"Ref": "JwtSecret"}
         roles.add(props["Role"]["Fn::GetAtt"][0])
-    assert roles == {"ApiRole", "CounterRole", "QueueRole", "ReconcileRole"}
+    assert roles == {"ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole"}
     assert "DefaultRole" not in res
 
 
@@ -86,7 +86,7 @@ def test_stream_event_source_points_at_the_table(template):
 
 def test_roles_name_only_these_tables(template):
     res = template["Resources"]
-    for role in ("ApiRole", "CounterRole", "QueueRole", "ReconcileRole"):
+    for role in ("ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole"):
         for policy in res[role]["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -12,7 +12,7 @@ from typing import Any
 from chalice import Blueprint, Rate
 
 from chalicelib import config
-from chalicelib.services import counters, queueing
+from chalicelib.services import counters, jobs, queueing
 
 log = logging.getLogger("iceprod_tasks.events")
 bp = Blueprint(__name__)
@@ -35,6 +35,12 @@ def queue_tasks(event: Any) -> dict[str, Any]:
     if not config.QUEUE_SCHEDULE:
         return {"enabled": False, "queued": 0}
     return {"enabled": True, "queued": queueing.scheduled_queue()}
+
+
+@bp.schedule(Rate(config.JOBS_RATE_MINUTES, unit=Rate.MINUTES), name="run_jobs")
+def run_jobs(event: Any) -> dict[str, Any]:
+    """Finish bulk changes that did not fit in their request."""
+    return {"chunks": jobs.run_jobs()}
 
 
 @bp.schedule(Rate(config.RECONCILE_RATE_HOURS, unit=Rate.HOURS), name="reconcile_counters")

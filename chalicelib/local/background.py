@@ -63,6 +63,8 @@ def start() -> list[Any]:
     if config.QUEUE_SCHEDULE:
         workers.append(Every("queue-schedule", config.QUEUE_RATE_MINUTES * 60,
                              lambda: handlers.queue_tasks(scheduled_event(), None)).start())
+    workers.append(Every("jobs-schedule", config.JOBS_RATE_MINUTES * 60,
+                         lambda: handlers.run_jobs(scheduled_event(), None)).start())
     workers.append(Every("reconcile-schedule", config.RECONCILE_RATE_HOURS * 3600,
                          lambda: handlers.reconcile_counters(scheduled_event(), None)).start())
     return workers

@@ -6,6 +6,7 @@ unknown keys are ignored.
 
 from chalice import Blueprint
 
+from chalicelib import config
 from chalicelib import schema as s
 from chalicelib.auth import Access
 from chalicelib.routes.api import body, endpoint
@@ -27,7 +28,11 @@ FILTERS = {"type": ["object", "null"], "additionalProperties": False,
           body_schema={"type": "object", "properties": {"num_tasks": {"type": "integer", "minimum": 0}}},
           answer={"type": "object", "required": ["queued"], "properties": {"queued": {"type": "integer"}}})
 def queue(request):
-    return {"queued": queueing.queue_tasks(queueing.check_num_tasks(body(request, allow_empty=True)))}
+    """At most ``QUEUE_MAX_PER_REQUEST`` tasks and ``REQUEST_WORK_SECONDS`` per call: the answer
+    says how many moved, a scheduler asks again for the rest."""
+    wanted = queueing.check_num_tasks(body(request, allow_empty=True))
+    moved = queueing.queue_tasks(min(wanted, config.QUEUE_MAX_PER_REQUEST), seconds=config.REQUEST_WORK_SECONDS)
+    return {"queued": moved}
 
 
 @endpoint(bp, "/task_actions/process", "POST", Access.SYSTEM, summary="Claim one queued task for a pilot",

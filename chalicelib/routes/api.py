@@ -94,6 +94,8 @@ class Paged:
 
 def _answer(request: Request, result: Any, status: int) -> Response:
     """The JSON answer; a ``Paged`` one links its next page (RFC 8288). Too large: 400."""
+    if isinstance(result, Response):
+        return result
     headers = None
     if isinstance(result, Paged):
         if result.cursor is not None:
@@ -104,6 +106,13 @@ def _answer(request: Request, result: Any, status: int) -> Response:
     if len(response.body) > pages.MAX_ANSWER_BYTES:
         raise pages.AnswerTooLarge()
     return response
+
+
+def bulk_answer(outcome: dict[str, Any], job_path: str) -> Any:
+    """``{}`` when a bulk change finished in the request; else 202 with its job (RFC 9110)."""
+    if "job" not in outcome:
+        return {}
+    return json_response(outcome, 202, {"Location": f"{job_path}/{outcome['job']}"})
 
 
 def _preflight(bp: Blueprint, path: str) -> View:

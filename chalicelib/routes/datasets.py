@@ -1,13 +1,15 @@
 """Dataset-scoped task routes (admin, system, or a user with a grant on the dataset)."""
 
+from urllib.parse import quote
+
 from chalice import Blueprint
 
 from chalicelib import schema as s
 from chalicelib import validation as v
 from chalicelib.auth import Access
-from chalicelib.routes.api import Paged, body, endpoint, param
-from chalicelib.routes.tasks import BULK
-from chalicelib.services import listings, requirements, tasks
+from chalicelib.routes.api import Paged, body, bulk_answer, endpoint, param
+from chalicelib.routes.tasks import BULK, JOB, JOB_ID
+from chalicelib.services import jobs, listings, requirements, tasks
 
 bp = Blueprint(__name__)
 PREFIX = "/datasets/{dataset_id}"
@@ -72,8 +74,14 @@ def task_stats(request, dataset_id):
 def dataset_bulk_status(request, dataset_id, status):
     v.dataset_id(dataset_id)
     v.status(status)
-    tasks.bulk_set_status(tasks.bulk_ids(body(request)), status, dataset_id=dataset_id)
-    return {}
+    outcome = jobs.bulk_status(tasks.bulk_ids(body(request)), status, dataset_id)
+    return bulk_answer(outcome, f"/datasets/{quote(dataset_id, safe='')}/task_actions/jobs")
+
+
+@endpoint(bp, f"{PREFIX}/task_actions/jobs/{{job_id}}", "GET", Access.READ, summary="Where a bulk job stands",
+          answer=JOB, path_params=JOB_ID)
+def dataset_job_state(request, dataset_id, job_id):
+    return jobs.job_state(v.job_id(job_id), dataset_id=v.dataset_id(dataset_id))
 
 
 @endpoint(bp, f"{PREFIX}/task_actions/bulk_requirements/{{name}}", "PATCH", Access.WRITE,

@@ -5,8 +5,8 @@ from chalice import Blueprint
 from chalicelib import schema as s
 from chalicelib import validation as v
 from chalicelib.auth import Access
-from chalicelib.routes.api import Paged, body, endpoint, param
-from chalicelib.services import listings, tasks
+from chalicelib.routes.api import Paged, body, bulk_answer, endpoint, param
+from chalicelib.services import jobs, listings, tasks
 
 bp = Blueprint(__name__)
 LIST_QUERY = {"status": s.STATUS_LIST, "keys": s.KEY_LIST, "sort": s.SORT_LIST, **s.PAGE_PARAMS}
@@ -51,9 +51,21 @@ def put_status(request, task_id):
     return {}
 
 
+JOB = {"type": "object", "required": ["job", "state", "total", "changed", "remaining_chunks"], "properties": {
+    "job": {"type": "string"}, "state": {"type": "string", "enum": ["running", "done"]},
+    "total": {"type": "integer"}, "changed": {"type": "integer"}, "remaining_chunks": {"type": "integer"}}}
+JOB_ID = {"job_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+
 @endpoint(bp, "/task_actions/bulk_status/{status}", "POST", Access.SYSTEM, summary="Set the status of many tasks",
           body_schema=BULK)
 def bulk_status(request, status):
+    """Answers {} when done; 202 and a job (``Location``) when the rest needs more than a request."""
     v.status(status)
-    tasks.bulk_set_status(tasks.bulk_ids(body(request)), status)
-    return {}
+    return bulk_answer(jobs.bulk_status(tasks.bulk_ids(body(request)), status, None), "/task_actions/jobs")
+
+
+@endpoint(bp, "/task_actions/jobs/{job_id}", "GET", Access.SYSTEM, summary="Where a bulk job stands",
+          answer=JOB, path_params=JOB_ID)
+def job_state(request, job_id):
+    return jobs.job_state(v.job_id(job_id))

@@ -8,6 +8,7 @@ queue calls never count one task twice, and a task changed meanwhile is skipped.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -60,12 +61,19 @@ def _dependencies_met(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def queue_tasks(num_tasks: int, check_depends: bool = False, max_scanned: int | None = None) -> int:
-    """Move up to ``num_tasks`` waiting tasks to queued; how many this call moved."""
+def queue_tasks(num_tasks: int, check_depends: bool = False, max_scanned: int | None = None,
+                seconds: float | None = None) -> int:
+    """Move up to ``num_tasks`` waiting tasks to queued; how many this call moved.
+
+    Bounded by ``seconds``: no new batch starts after it (every move is whole; the count is exact).
+    """
+    deadline = time.monotonic() + seconds if seconds is not None else None
     moved = 0
     attributes = [attr("task_id"), attr("priority"), attr("depends"), attr("_ft")]
     cursor = PriorityCursor("waiting", min(PAGE_SIZE, max(num_tasks, 10)), attributes=attributes)
     while moved < num_tasks and (max_scanned is None or cursor.scanned < max_scanned):
+        if deadline is not None and time.monotonic() > deadline:
+            break
         batch = cursor.take(min(PAGE_SIZE, num_tasks - moved))
         if not batch:
             break

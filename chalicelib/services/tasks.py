@@ -184,7 +184,7 @@ def bulk_ids(body: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def bulk_set_status(ids: list[str], status: str, dataset_id: str | None = None) -> int:
+def bulk_set_status(ids: list[str], status: str, dataset_id: str | None = None, require_match: bool = True) -> int:
     """Set the status of many tasks: one batched read, then parallel conditional updates.
 
     The read narrows the ids to tasks that exist (in the dataset); each update is still
@@ -212,6 +212,6 @@ def bulk_set_status(ids: list[str], status: str, dataset_id: str | None = None) 
         return True
 
     changed = sum(db.parallel(change, targets))
-    if not changed:
+    if not changed and require_match:
         raise NotFound("no matching tasks")
     return changed

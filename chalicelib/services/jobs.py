@@ -1,0 +1,158 @@
+"""Bulk status changes too large for one request, finished as jobs.
+
+A request changes what it can within ``REQUEST_WORK_SECONDS`` (API Gateway gives 29 s; one
+status key takes about 1,000 writes/s on AWS, so 100,000 tasks cannot fit). The rest is written
+down before the request answers: a job item and its ids in chunks, in the counters table
+(``("job#<id>", "meta")``, ``("job#<id>", "chunk#NNNNN")``, listed under ``("jobs", "<id>")``).
+The ``run_jobs`` schedule (every ``JOBS_RATE_MINUTES``) takes chunks with a conditional write
+(a lease, so two runs never take the same chunk; an expired lease is taken again), applies them
+and records progress. ``GET /task_actions/jobs/{job_id}`` tells a client where a job stands.
+Nothing is half-applied without a trace: a change is either done by the request, or listed in a
+chunk until a run has done it. Status changes are idempotent, so a chunk retried after a crash
+does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import config, db
+from chalicelib.errors import NotFound
+from chalicelib.models import Counter
+from chalicelib.services import tasks
+from chalicelib.services.store import attr
+
+log = logging.getLogger("iceprod_tasks.jobs")
+CHUNK = 2000  # ids per chunk item: ~70 KB, far inside DynamoDB's 400 KB
+BATCH = 500  # ids per step of a request or a run
+LEASE_SECONDS = 600
+TTL_SECONDS = 14 * 86400
+
+
+def _batches(ids: list[str], size: int) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def bulk_status(ids: list[str], status: str, dataset_id: str | None) -> dict[str, Any]:
+    """Change what fits in the request; the rest becomes a job. Raises ``NotFound`` when nothing
+    matched and nothing is left (the synchronous answer's rule)."""
+    deadline = time.monotonic() + config.REQUEST_WORK_SECONDS
+    changed = 0
+    pending = _batches(ids, BATCH)
+    while pending and time.monotonic() < deadline:
+        changed += tasks.bulk_set_status(pending.pop(0), status, dataset_id, require_match=False)
+    if not pending:
+        if not changed:
+            raise NotFound("no matching tasks")
+        return {"changed": changed}
+    rest = [i for batch in pending for i in batch]
+    job_id = _create_job(rest, status, dataset_id, changed)
+    return {"job": job_id, "changed": changed, "remaining": len(rest)}
+
+
+def _conn():
+    return Counter._get_connection()
+
+
+def _create_job(ids: list[str], status: str, dataset_id: str | None, changed: int) -> str:
+    job_id = uuid.uuid4().hex
+    pk, expires = f"job#{job_id}", {"N": str(int(time.time()) + TTL_SECONDS)}
+    chunks = _batches(ids, CHUNK)
+    with db.translated():
+        for n, chunk in enumerate(chunks):
+            _conn().put_item(pk, f"chunk#{n:05d}", attributes={
+                "ids": {"L": [{"S": i} for i in chunk]}, "state": {"S": "pending"}, "ttl": expires})
+        meta = {"kind": {"S": "bulk_status"}, "status": {"S": status}, "state": {"S": "running"},
+                "total": {"N": str(len(ids) + changed)}, "changed": {"N": str(changed)},
+                "chunks": {"N": str(len(chunks))}, "done_chunks": {"N": "0"}, "ttl": expires,
+                "created": {"N": str(int(time.time()))}}
+        if dataset_id is not None:
+            meta["dataset_id"] = {"S": dataset_id}
+        _conn().put_item(pk, "meta", attributes=meta)
+        _conn().put_item("jobs", job_id, attributes={"ttl": expires})  # listed last: it is complete
+    log.info("bulk_status job %s: %d ids left for the job runner", job_id, len(ids))
+    return job_id
+
+
+def job_state(job_id: str, dataset_id: str | None = None) -> dict[str, Any]:
+    """``{"job", "state", "total", "changed", "remaining_chunks"}`` of a job (of a dataset)."""
+    with db.translated():
+        item = _conn().get_item(f"job#{job_id}", "meta", consistent_read=True).get("Item")
+    if not item or (dataset_id is not None and item.get("dataset_id", {}).get("S") != dataset_id):
+        raise NotFound(f"job {job_id} not found")
+    return {
+        "job": job_id,
+        "state": item["state"]["S"],
+        "total": int(item["total"]["N"]),
+        "changed": int(item["changed"]["N"]),
+        "remaining_chunks": int(item["chunks"]["N"]) - int(item["done_chunks"]["N"]),
+    }
+
+
+def run_jobs(seconds: float | None = None) -> int:
+    """Apply pending chunks of every running job within ``seconds``; chunks applied."""
+    deadline = time.monotonic() + (config.JOB_WORK_SECONDS if seconds is None else seconds)
+    applied = 0
+    for item in db.query_all(Counter, "jobs"):
+        job_id = item["sk"]["S"]
+        applied += _run_job(job_id, deadline)
+        if time.monotonic() > deadline:
+            break
+    return applied
+
+
+def _run_job(job_id: str, deadline: float) -> int:
+    pk = f"job#{job_id}"
+    meta = _conn().get_item(pk, "meta", consistent_read=True).get("Item")
+    if meta is None:
+        return 0
+    status, dataset_id = meta["status"]["S"], meta.get("dataset_id", {}).get("S")
+    applied = 0
+    for chunk in db.query_all(Counter, pk, consistent_read=True,
+                              range_key_condition=Counter.sk.startswith("chunk#")):
+        if chunk["state"]["S"] == "done" or time.monotonic() > deadline:
+            continue
+        if not _lease(pk, chunk["sk"]["S"]):
+            continue
+        ids = [i["S"] for i in chunk["ids"]["L"]]
+        changed = sum(tasks.bulk_set_status(batch, status, dataset_id, require_match=False)
+                      for batch in _batches(ids, BATCH))
+        _finish_chunk(pk, chunk["sk"]["S"], changed)
+        applied += 1
+    _close_if_done(job_id)
+    return applied
+
+
+def _lease(pk: str, sk: str) -> bool:
+    """Take a chunk: pending, or running with an expired lease (a run that died)."""
+    now = int(time.time())
+    expired = (attr("state") == {"S": "running"}) & (attr("lease") < {"N": str(now)})
+    condition = attr("ids").exists() & ((attr("state") == {"S": "pending"}) | expired)
+    try:
+        _conn().update_item(pk, sk, actions=[attr("state").set({"S": "running"}),
+                                             attr("lease").set({"N": str(now + LEASE_SECONDS)})],
+                            condition=condition)
+    except UpdateError as error:
+        if db.is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def _finish_chunk(pk: str, sk: str, changed: int) -> None:
+    _conn().update_item(pk, sk, actions=[attr("state").set({"S": "done"})])
+    _conn().update_item(pk, "meta", actions=[attr("changed").add({"N": str(changed)}),
+                                             attr("done_chunks").add({"N": "1"})])
+
+
+def _close_if_done(job_id: str) -> None:
+    state = job_state(job_id)
+    if state["remaining_chunks"] == 0 and state["state"] == "running":
+        _conn().update_item(f"job#{job_id}", "meta", actions=[attr("state").set({"S": "done"})])
+        _conn().delete_item("jobs", job_id)
+        log.info("bulk_status job %s done: %d changed of %d", job_id, state["changed"], state["total"])

@@ -196,7 +196,7 @@ def openapi() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": op.path_params.get(name, PATH[name])}
+            {"name": name, "in": "path", "required": True, "schema": op.path_params.get(name) or PATH[name]}
             for name in _path_params(op.path)
         ] + [{"name": name, "in": "query", "required": False, "schema": schema} for name, schema in op.query.items()]
         entry: dict[str, Any] = {

@@ -26,7 +26,7 @@ class Figure:
 
     def emit(self) -> Figure:
         if self.baseline:
-            self.ratio = round(self.value / self.baseline, 3)
+            self.ratio = float(f"{self.value / self.baseline:.3g}")
         FIGURES.append(self)
         print(json.dumps({k: v for k, v in asdict(self).items() if v not in (None, "")}), flush=True)
         return self

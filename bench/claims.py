@@ -3,7 +3,6 @@ UpdateItem per task from the same number of threads), plus what a claim costs in
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -152,7 +151,3 @@ def counter_lag(server: Any) -> float:
             return time.perf_counter() - start
         time.sleep(0.02)
     return float("nan")
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj)

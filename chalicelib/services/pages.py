@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,14 +109,3 @@ def pages_of(read: Callable[..., dict[str, Any]], **kwargs: Any) -> Source:
         return page.get("Items", []), page.get("LastEvaluatedKey")
 
     return source
-
-
-def iterate(sources: list[Source]) -> Iterator[Item]:
-    """Every item of the sources (internal reads that need no paging of their own)."""
-    for source in sources:
-        start = None
-        while True:
-            items, start = source(start, None)
-            yield from items
-            if start is None:
-                break

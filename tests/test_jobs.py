@@ -76,3 +76,19 @@ def test_small_bulk_changes_still_answer_empty_in_the_request(api, create):
 def test_unknown_jobs_are_404(api):
     assert api.get("/task_actions/jobs/" + "0" * 32).status_code == 404
     assert api.get("/task_actions/jobs/not-a-job").status_code == 404
+
+
+def test_a_bulk_requirements_change_that_does_not_fit_becomes_a_job(api, create, no_time):
+    ids = [create(name="sim", job_index=i, requirements={"memory": 1.0 + i}) for i in range(4)]
+    other = create(name="other", requirements={"memory": 1.0})
+    response = api.patch("/datasets/d1/task_actions/bulk_requirements/sim", {"memory": 2.5, "os": ["RHEL_9"]})
+    assert response.status_code == 202 and response.data["remaining"] == 4
+    assert response.headers["Location"].startswith("/datasets/d1/task_actions/jobs/")
+    assert api.get(f"/tasks/{ids[0]}").data["requirements"] == {"memory": 1.0}  # nothing half-applied
+    run_schedule()
+    assert [api.get(f"/tasks/{t}").data["requirements"] for t in ids] == [
+        {"memory": 2.5, "os": ["RHEL_9"]}, {"memory": 2.5, "os": ["RHEL_9"]},
+        {"memory": 3.0, "os": ["RHEL_9"]}, {"memory": 4.0, "os": ["RHEL_9"]}]
+    assert api.get(f"/tasks/{other}").data["requirements"] == {"memory": 1.0}
+    job = response.data["job"]
+    assert api.get(f"/datasets/d1/task_actions/jobs/{job}").data["state"] == "done"

@@ -87,6 +87,7 @@ def dataset_job_state(request, dataset_id, job_id):
 @endpoint(bp, f"{PREFIX}/task_actions/bulk_requirements/{{name}}", "PATCH", Access.WRITE,
           summary="Raise the requirements of every task of a name", body_schema=REQUIREMENT_CHANGES)
 def bulk_requirements(request, dataset_id, name):
+    """Answers {} when done; 202 and a job (``Location``) when the rest needs more than a request."""
     v.dataset_id(dataset_id)
-    requirements.bulk_raise(dataset_id, v.name(name), requirements.check_bulk_body(body(request)))
-    return {}
+    outcome = jobs.bulk_requirements(dataset_id, v.name(name), requirements.check_bulk_body(body(request)))
+    return bulk_answer(outcome, f"/datasets/{quote(dataset_id, safe='')}/task_actions/jobs")

@@ -1,4 +1,4 @@
-"""Bulk status changes too large for one request, finished as jobs.
+"""Bulk changes too large for one request (status, requirements), finished as jobs.
 
 A request changes what it can within ``REQUEST_WORK_SECONDS`` (API Gateway gives 29 s; one
 status key takes about 1,000 writes/s on AWS, so 100,000 tasks cannot fit). The rest is written
@@ -21,10 +21,10 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import config, db
+from chalicelib import codec, config, db
 from chalicelib.errors import NotFound
 from chalicelib.models import Counter
-from chalicelib.services import tasks
+from chalicelib.services import requirements, tasks
 from chalicelib.services.store import attr
 
 log = logging.getLogger("iceprod_tasks.jobs")
@@ -38,28 +38,47 @@ def _batches(ids: list[str], size: int) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def bulk_status(ids: list[str], status: str, dataset_id: str | None) -> dict[str, Any]:
-    """Change what fits in the request; the rest becomes a job. Raises ``NotFound`` when nothing
-    matched and nothing is left (the synchronous answer's rule)."""
+def _apply(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None) -> int:
+    """Apply one batch of a job's kind; how many tasks it changed."""
+    if kind == "bulk_status":
+        return tasks.bulk_set_status(ids, payload["status"], dataset_id, require_match=False)
+    return requirements.raise_tasks(ids, payload)
+
+
+def _start(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None) -> dict[str, Any] | None:
+    """Do what fits in the request; write the rest down as a job. None when all is done."""
     deadline = time.monotonic() + config.REQUEST_WORK_SECONDS
     changed = 0
     pending = _batches(ids, BATCH)
     while pending and time.monotonic() < deadline:
-        changed += tasks.bulk_set_status(pending.pop(0), status, dataset_id, require_match=False)
+        changed += _apply(kind, pending.pop(0), payload, dataset_id)
     if not pending:
-        if not changed:
-            raise NotFound("no matching tasks")
         return {"changed": changed}
     rest = [i for batch in pending for i in batch]
-    job_id = _create_job(rest, status, dataset_id, changed)
+    job_id = _create_job(kind, rest, payload, dataset_id, changed)
     return {"job": job_id, "changed": changed, "remaining": len(rest)}
+
+
+def bulk_status(ids: list[str], status: str, dataset_id: str | None) -> dict[str, Any]:
+    """Change what fits in the request; the rest becomes a job. Raises ``NotFound`` when nothing
+    matched and nothing is left (the synchronous answer's rule)."""
+    outcome = _start("bulk_status", ids, {"status": status}, dataset_id)
+    if "job" not in outcome and not outcome["changed"]:
+        raise NotFound("no matching tasks")
+    return outcome
+
+
+def bulk_requirements(dataset_id: str, task_name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Raise the requirements of a name's tasks: what fits in the request, the rest as a job."""
+    ids = requirements.tasks_named(dataset_id, task_name)
+    return _start("bulk_requirements", ids, body, dataset_id)
 
 
 def _conn():
     return Counter._get_connection()
 
 
-def _create_job(ids: list[str], status: str, dataset_id: str | None, changed: int) -> str:
+def _create_job(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None, changed: int) -> str:
     job_id = uuid.uuid4().hex
     pk, expires = f"job#{job_id}", {"N": str(int(time.time()) + TTL_SECONDS)}
     chunks = _batches(ids, CHUNK)
@@ -67,7 +86,7 @@ def _create_job(ids: list[str], status: str, dataset_id: str | None, changed: in
         for n, chunk in enumerate(chunks):
             _conn().put_item(pk, f"chunk#{n:05d}", attributes={
                 "ids": {"L": [{"S": i} for i in chunk]}, "state": {"S": "pending"}, "ttl": expires})
-        meta = {"kind": {"S": "bulk_status"}, "status": {"S": status}, "state": {"S": "running"},
+        meta = {"kind": {"S": kind}, "payload": codec.encode(payload), "state": {"S": "running"},
                 "total": {"N": str(len(ids) + changed)}, "changed": {"N": str(changed)},
                 "chunks": {"N": str(len(chunks))}, "done_chunks": {"N": "0"}, "ttl": expires,
                 "created": {"N": str(int(time.time()))}}
@@ -75,7 +94,7 @@ def _create_job(ids: list[str], status: str, dataset_id: str | None, changed: in
             meta["dataset_id"] = {"S": dataset_id}
         _conn().put_item(pk, "meta", attributes=meta)
         _conn().put_item("jobs", job_id, attributes={"ttl": expires})  # listed last: it is complete
-    log.info("bulk_status job %s: %d ids left for the job runner", job_id, len(ids))
+    log.info("%s job %s: %d ids left for the job runner", kind, job_id, len(ids))
     return job_id
 
 
@@ -111,7 +130,8 @@ def _run_job(job_id: str, deadline: float) -> int:
     meta = _conn().get_item(pk, "meta", consistent_read=True).get("Item")
     if meta is None:
         return 0
-    status, dataset_id = meta["status"]["S"], meta.get("dataset_id", {}).get("S")
+    kind, dataset_id = meta["kind"]["S"], meta.get("dataset_id", {}).get("S")
+    payload = codec.decode(meta["payload"])
     applied = 0
     for chunk in db.query_all(Counter, pk, consistent_read=True,
                               range_key_condition=Counter.sk.startswith("chunk#")):
@@ -120,8 +140,7 @@ def _run_job(job_id: str, deadline: float) -> int:
         if not _lease(pk, chunk["sk"]["S"]):
             continue
         ids = [i["S"] for i in chunk["ids"]["L"]]
-        changed = sum(tasks.bulk_set_status(batch, status, dataset_id, require_match=False)
-                      for batch in _batches(ids, BATCH))
+        changed = sum(_apply(kind, batch, payload, dataset_id) for batch in _batches(ids, BATCH))
         _finish_chunk(pk, chunk["sk"]["S"], changed)
         applied += 1
     _close_if_done(job_id)
@@ -155,4 +174,4 @@ def _close_if_done(job_id: str) -> None:
     if state["remaining_chunks"] == 0 and state["state"] == "running":
         _conn().update_item(f"job#{job_id}", "meta", actions=[attr("state").set({"S": "done"})])
         _conn().delete_item("jobs", job_id)
-        log.info("bulk_status job %s done: %d changed of %d", job_id, state["changed"], state["total"])
+        log.info("job %s done: %d changed of %d", job_id, state["changed"], state["total"])

@@ -142,24 +142,28 @@ def check_bulk_body(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def bulk_raise(dataset_id: str, task_name: str, body: dict[str, Any]) -> int:
-    """Raise the requirements of every task of ``task_name`` in a dataset; how many exist."""
+def tasks_named(dataset_id: str, task_name: str) -> list[str]:
+    """The ids of a dataset's tasks of one name (``NotFound`` when there is none)."""
     prefix = name_key(task_name, 0)[: -len("0")]
     items = listings.dataset_items(
-        dataset_id,
-        [attr("task_id"), attr("requirements"), attr("_ft")],
-        attr("name") == value(task_name),
+        dataset_id, [attr("task_id")], attr("name") == value(task_name),
         range_key_condition=attr("_name_key").startswith(prefix),
     )
-    tasks = [store.decode(item) for item in items]
-    if not tasks:
+    ids = [item["task_id"]["S"] for item in items]
+    if not ids:
         raise NotFound(f"no task named {task_name!r} in dataset {dataset_id}")
+    return ids
+
+
+def raise_tasks(task_ids: list[str], body: dict[str, Any]) -> int:
+    """Raise the requirements of these tasks to ``body`` (each atomically); how many exist."""
     new_values = raise_to(body)
 
-    def one(doc: dict[str, Any]) -> None:
-        # The index's copy first (it may be stale: the condition catches that), then the table's.
-        first = [doc.get("requirements") if isinstance(doc.get("requirements"), dict) else {}]
-        apply_raise(doc["task_id"], lambda: first.pop() if first else _requirements_of(doc["task_id"]), new_values)
+    def one(task_id: str) -> int:
+        try:
+            apply_raise(task_id, lambda: _requirements_of(task_id), new_values)
+        except NotFound:
+            return 0  # deleted meanwhile
+        return 1
 
-    db.parallel(one, tasks)
-    return len(tasks)
+    return sum(db.parallel(one, task_ids))

@@ -76,17 +76,20 @@ def add_file_by_job(dataset_id: str, body: dict[str, Any]) -> str:
     return task_id
 
 
+def _of_task(task_id: str | None) -> Any:
+    """The key condition of one task's files (None: the whole dataset)."""
+    return attr("file_key").startswith(f"{task_id}#") if task_id else None
+
+
 def _items(dataset_id: str, task_id: str | None) -> list[dict[str, Any]]:
-    condition = attr("file_key").startswith(f"{task_id}#") if task_id else None
-    return list(db.query_all(DatasetFile, dataset_id, range_key_condition=condition, consistent_read=True))
+    return list(db.query_all(DatasetFile, dataset_id, range_key_condition=_of_task(task_id), consistent_read=True))
 
 
 def list_files(dataset_id: str, task_id: str | None = None, limit: int | None = None,
                cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """The file records of a dataset, or of one of its tasks (paged)."""
-    condition = attr("file_key").startswith(f"{task_id}#") if task_id else None
     source = pages.pages_of(DatasetFile._get_connection().query, hash_key=dataset_id,
-                            range_key_condition=condition, consistent_read=True)
+                            range_key_condition=_of_task(task_id), consistent_read=True)
     page = pages.collect([source], frozenset({"dataset_id", "file_key"}), limit, cursor)
     return [codec.decode_item(item, _HIDDEN) for item in page.items], page.cursor
 

@@ -40,9 +40,6 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-_METHODS: dict[str, list[str]] = {}  # path -> methods, for CORS preflights
-
-
 def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int = 200, *, summary: str,
              query: dict[str, schema.Schema] | None = None, body_schema: schema.Schema | None = None,
              answer: schema.Schema = schema.EMPTY,
@@ -56,13 +53,11 @@ def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int 
     """
     operation = schema.Operation(method, path, summary, access.value, query or {}, body_schema, answer, status,
                                  path_params or {})
-    schema.OPERATIONS.append(operation)
 
     def decorate(view: View) -> View:
-        if path not in _METHODS:
-            _METHODS[path] = []
+        if not any(op.path == path for op in schema.OPERATIONS):
             bp.route(path, methods=["OPTIONS"], content_types=["*/*"])(_preflight(bp, path))
-        _METHODS[path].append(method)
+        schema.OPERATIONS.append(operation)
 
         @functools.wraps(view)
         def handler(**params: str) -> Response:
@@ -120,7 +115,7 @@ def _preflight(bp: Blueprint, path: str) -> View:
     the middleware when the origin is allowed."""
 
     def preflight(**_: str) -> Response:
-        headers = {"Allow": ", ".join(["OPTIONS", *_METHODS[path]])}
+        headers = {"Allow": ", ".join(["OPTIONS", *(op.method for op in schema.OPERATIONS if op.path == path)])}
         if _allowed_origin(bp.current_request) is not None:
             headers.update({
                 "Access-Control-Allow-Methods": headers["Allow"],

@@ -101,6 +101,13 @@ def set_jwt_secret(secret: str) -> None:
 CORS_ALLOW_ORIGINS = tuple(o.strip() for o in _env.get("CORS_ALLOW_ORIGINS", "").split(",") if o.strip())
 CORS_MAX_AGE = _int("CORS_MAX_AGE", 600)
 
+# --- answers ---------------------------------------------------------------------------
+#: Answers at least this long (bytes of JSON) are gzip-compressed for clients that accept it.
+GZIP_MIN_BYTES = max(0, _int("GZIP_MIN_BYTES", 1024))
+#: JSON one answer may gather for a gzip client before compression (the compressed answer must
+#: still fit the 6 MB Lambda cap; IceProd-like tasks compress 4.2x, base64 included).
+GZIP_MAX_JSON_BYTES = max(1, _int("GZIP_MAX_JSON_BYTES", 24_000_000))
+
 # --- claims, queueing ------------------------------------------------------------------
 #: Index items one claim reads per Query page.
 CLAIM_PAGE_SIZE = max(1, _int("CLAIM_PAGE_SIZE", 25))

@@ -8,6 +8,7 @@ Environment that the app reads at import is set here, before any ``chalicelib`` 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Iterator
@@ -125,6 +126,9 @@ class Api:
             hdrs["Authorization"] = f"Bearer {tok}"
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         response = self.client.http.request(method, path, headers=hdrs, body=data)
+        response.wire = response.body  # as sent; ``body``, decoded as an HTTP client would
+        if response.headers.get("Content-Encoding") == "gzip":
+            response.body = gzip.decompress(response.body)
         response.data = json.loads(response.body) if response.body else None
         return response
 

@@ -33,7 +33,7 @@ def test_answers_to_an_allowed_origin_carry_cors_headers(api, cors, create):
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == SITE
     assert "Link" in response.headers["Access-Control-Expose-Headers"]
-    assert response.headers["Vary"] == "Origin"
+    assert response.headers["Vary"] == "Accept-Encoding, Origin"
     denied = api.get("/datasets/d1/tasks", token=None, headers={"Origin": SITE})
     assert denied.status_code == 401 and denied.headers["Access-Control-Allow-Origin"] == SITE
 

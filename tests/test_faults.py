@@ -72,9 +72,22 @@ def test_faults_during_a_claim_leave_the_task_queued(api, create, faults):
     assert api.post("/task_actions/process", {}).data["task_id"] == task_id
 
 
-def test_bodies_over_6_mb_are_413(api):
-    response = api.post("/tasks", raw=b'{"x": "' + b"a" * (6 * 1024 * 1024) + b'"}')
+def test_bodies_over_the_lambda_event_limit_are_413(api):
+    response = api.post("/tasks", raw=b'{"x": "' + b"a" * 4_500_000 + b'"}')
     assert response.status_code == 413 and response.data["code"] == 413
+
+
+def test_a_body_at_the_limit_fits_a_lambda_event_base64_encoded(api):
+    """What the app accepts, API Gateway can deliver: the event stays under Lambda's 6 MB."""
+    from chalice.config import Config
+
+    from app import app
+    from chalicelib.local.gateway import ApiGateway
+    from chalicelib.validation import MAX_BODY_BYTES
+
+    headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"}
+    event = ApiGateway(app, Config())._generate_lambda_event("POST", "/tasks", headers, b"a" * MAX_BODY_BYTES)
+    assert len(json.dumps(event)) < 6_291_456
 
 
 def test_a_100000_id_bulk_request_passes_the_size_limit(api):

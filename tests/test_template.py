@@ -101,6 +101,12 @@ def test_unknown_routes_answer_json_404(template):
     assert response["ResponseTemplates"]["application/json"] == '{"code": 404, "error": "no such route"}'
 
 
+def test_every_media_type_is_binary_so_gzip_answers_are_decoded(template):
+    """API Gateway decodes an ``isBase64Encoded`` answer only for a binary Accept type."""
+    definition = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert definition["x-amazon-apigateway-binary-media-types"] == ["*/*"]
+
+
 def test_alarms_on_iterator_age_and_5xx(template):
     res = template["Resources"]
     assert res["StreamIteratorAgeAlarm"]["Properties"]["MetricName"] == "IteratorAge"

@@ -5,10 +5,13 @@
   (which would decode twice on AWS).
 * An unknown route answers our JSON 404, as the template's gateway responses do on AWS
   (``chalice local`` answers 403 "Missing Authentication Token").
+* The deployed API declares every media type binary (``*/*``, for gzip answers), so API Gateway
+  hands every request body over base64-encoded; ``chalice local`` passes raw bytes.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 from urllib.parse import unquote
@@ -22,6 +25,8 @@ class ApiGateway(LocalGateway):
     def _generate_lambda_event(self, method: str, path: str, headers: Any, body: bytes | None) -> dict:
         event = super()._generate_lambda_event(method, path, headers, body)
         event["pathParameters"] = {k: unquote(v) for k, v in (event["pathParameters"] or {}).items()}
+        if body:
+            event.update(body=base64.b64encode(body).decode("ascii"), isBase64Encoded=True)
         return event
 
     def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> dict:

@@ -4,7 +4,7 @@
 IceProd's order: authentication (401), authorization (403), then the view's validation (400)
 and lookups (404). Domain errors become ``{"code", "error"}`` answers here and nowhere else;
 the middleware gives Chalice's own errors (405, 415, ...) and any unexpected failure the same
-shape.
+shape, and compresses answers for clients that accept gzip (:mod:`chalicelib.routes.encoding`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from chalicelib import config, observability, schema
 from chalicelib import validation as v
 from chalicelib.auth import Access, authenticate, authorize
 from chalicelib.errors import DomainError, Invalid, error_response, json_error
+from chalicelib.routes import encoding
 from chalicelib.services import pages
 
 log = logging.getLogger("iceprod_tasks")
@@ -98,8 +99,7 @@ def _answer(request: Request, result: Any, status: int) -> Response:
             headers = {"Link": f'<?{urlencode(query)}>; rel="next"'}
         result = result.body
     response = json_response(result, status, headers)
-    if len(response.body) > pages.MAX_ANSWER_BYTES:
-        raise pages.AnswerTooLarge()
+    pages.check_size(len(response.body))
     return response
 
 
@@ -141,7 +141,7 @@ def _with_cors(request: Request, response: Response) -> Response:
         response.headers.update({
             "Access-Control-Allow-Origin": origin,
             "Access-Control-Expose-Headers": "Link, Retry-After, X-Request-Id",
-            "Vary": "Origin",
+            "Vary": "Accept-Encoding, Origin",
         })
     return response
 
@@ -178,13 +178,27 @@ def uniform_errors(event: Request, get_response: Callable[[Request], Response]) 
     token = observability.start_request(request_id, context.get("resourcePath", "unknown"), event.method)
     response = json_error(500, "internal server error")
     try:
-        response = _shaped(get_response(event))
+        response = _encoded(event, get_response)
     except Exception:
         log.exception("unhandled error on %s %s", event.method, event.path)
     finally:
         observability.end_request(token, response.status_code)
-    response.headers["X-Request-Id"] = request_id
+    response.headers.update({"X-Request-Id": request_id, "Vary": "Accept-Encoding"})
     return _with_cors(event, response)
+
+
+def _encoded(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """The answer, gzip-compressed for a client that accepts it; such a client's answer may
+    gather more JSON, since the Lambda cap then applies to the compressed form."""
+    gzip_ok = encoding.wants_gzip(event.headers)
+    with pages.answer_budget(config.GZIP_MAX_JSON_BYTES if gzip_ok else pages.MAX_ANSWER_BYTES):
+        response = _shaped(get_response(event))
+    if not gzip_ok:
+        return response
+    try:
+        return encoding.compressed(response)
+    except pages.AnswerTooLarge as error:
+        return error_response(error)
 
 
 def _shaped(response: Response) -> Response:

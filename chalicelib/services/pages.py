@@ -7,7 +7,9 @@ cursor from a client is checked field by field (key names and value types), so a
 400, never a malformed request to DynamoDB.
 
 Without ``limit`` an answer is complete, or refused (400) once it cannot fit a Lambda response:
-never silently partial.
+never silently partial. What "fits" depends on the client: an answer for one that accepts gzip
+may gather more JSON (:func:`answer_budget`), because the 6 MB cap then applies to its
+compressed form, which is checked again once compressed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +32,9 @@ Item = dict[str, Any]
 Source = Callable[[dict[str, Any] | None, int | None], tuple[list[Item], dict[str, Any] | None]]
 #: A synchronous Lambda answer is at most 6 MB; leave room for headers and the envelope.
 MAX_ANSWER_BYTES = 5_500_000
+#: The JSON bytes the current request's answer may hold (a request-scoped setting: it depends on
+#: the client's Accept-Encoding, which the services below the routes do not see).
+_budget: ContextVar[int] = ContextVar("answer_budget")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 
@@ -36,9 +43,25 @@ class AnswerTooLarge(Invalid):
 
     def __init__(self) -> None:
         super().__init__(
-            f"the answer exceeds {MAX_ANSWER_BYTES // 1_000_000} MB: page through it with ?limit=N "
+            "the answer exceeds the 6 MB a Lambda may return: page through it with ?limit=N "
             'and follow the Link: <...>; rel="next" header'
         )
+
+
+@contextmanager
+def answer_budget(json_bytes: int) -> Iterator[None]:
+    """Let the answers made inside hold up to ``json_bytes`` of JSON."""
+    token = _budget.set(json_bytes)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def check_size(json_bytes: int) -> None:
+    """``AnswerTooLarge`` if an answer of ``json_bytes`` exceeds the current budget."""
+    if json_bytes > _budget.get(MAX_ANSWER_BYTES):
+        raise AnswerTooLarge()
 
 
 @dataclass
@@ -88,8 +111,7 @@ def collect(sources: list[Source], key_names: frozenset[str], limit: int | None,
         items.extend(page)
         if limit is None:
             size += sum(codec.item_size(i) for i in page)
-            if size > MAX_ANSWER_BYTES:  # a lower bound of the JSON size: it cannot fit
-                raise AnswerTooLarge()
+            check_size(size)  # a lower bound of the JSON size: past the budget, it cannot fit
         if start is None:
             index, start = index + 1, None
         if limit is not None and len(items) >= limit:

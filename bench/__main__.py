@@ -73,7 +73,7 @@ def main() -> None:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.url
     started = time.perf_counter()
     try:
-        from bench import capacity, claims, coldstart, counts, nodelay, queueing, scaling
+        from bench import capacity, claims, coldstart, compression, counts, nodelay, queueing, scaling
         from chalicelib.models import Task, create_tables
 
         create_tables()
@@ -90,6 +90,7 @@ def main() -> None:
                        round(claims.counter_lag(server), 3), "s").emit()
                 queueing.run(server, engine.url, table)
                 counts.run(server)
+                compression.run(server)
                 nodelay.run(server)
                 coldstart.run(server.env)
             finally:

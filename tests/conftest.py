@@ -117,6 +117,8 @@ class Api:
     def __init__(self, client: Any, token: str | None) -> None:
         self.client = client
         self.token = token
+        #: The local API Gateway, for tests of the Lambda events and answers themselves.
+        self.gateway = client.http._local_gateway
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = "default",
                 raw: bytes | None = None, headers: dict[str, str] | None = None) -> Any:

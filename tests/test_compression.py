@@ -58,29 +58,18 @@ def test_short_answers_and_errors_are_not_compressed(api, listing):
     assert missing.status_code == 404 and "Content-Encoding" not in missing.headers
 
 
-def test_the_lambda_answer_is_base64_gzip_flagged_for_api_gateway(listing):
-    from chalice.config import Config
-
-    from app import app
-    from chalicelib.local.gateway import ApiGateway
-    from tests.conftest import token
-
-    headers = {**GZIP, "Authorization": f"Bearer {token(['admin'])}"}
-    answer = ApiGateway(app, Config()).handle_request("GET", "/tasks", headers, b"")
+def test_the_lambda_answer_is_base64_gzip_flagged_for_api_gateway(api, listing):
+    headers = {**GZIP, "Authorization": f"Bearer {api.token}"}
+    answer = api.gateway.handle_request("GET", "/tasks", headers, b"")
     assert answer["isBase64Encoded"] is True and answer["headers"]["Content-Encoding"] == "gzip"
     assert len(json.loads(gzip.decompress(base64.b64decode(answer["body"])))["tasks"]) == 40
-    plain = ApiGateway(app, Config()).handle_request("GET", "/tasks", {**headers, "Accept-Encoding": ""}, b"")
+    plain = api.gateway.handle_request("GET", "/tasks", {**headers, "Accept-Encoding": ""}, b"")
     assert not plain.get("isBase64Encoded") and len(json.loads(plain["body"])["tasks"]) == 40
 
 
 def test_request_bodies_reach_the_app_base64_encoded_as_api_gateway_sends_them(api):
     """The API declares every media type binary, so API Gateway base64-encodes request bodies."""
-    from chalice.config import Config
-
-    from app import app
-    from chalicelib.local.gateway import ApiGateway
-
-    event = ApiGateway(app, Config())._generate_lambda_event("POST", "/tasks", {}, b'{"x": 1}')
+    event = api.gateway._generate_lambda_event("POST", "/tasks", {}, b'{"x": 1}')
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b'{"x": 1}'
     created = api.post("/tasks", raw="{\"dataset_id\": \"d\u00e9\", \"job_id\": \"j\", \"task_index\": 0, "
                        "\"job_index\": 0, \"name\": \"n\", \"depends\": [], \"requirements\": {}}".encode())

@@ -141,7 +141,7 @@ def _with_cors(request: Request, response: Response) -> Response:
         response.headers.update({
             "Access-Control-Allow-Origin": origin,
             "Access-Control-Expose-Headers": "Link, Retry-After, X-Request-Id",
-            "Vary": "Accept-Encoding, Origin",
+            "Vary": f"{response.headers['Vary']}, Origin",
         })
     return response
 

@@ -18,10 +18,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 run: install  ## serve the API on http://127.0.0.1:$(PORT)
-	PORT=$(PORT) $(PY) -m chalicelib.local.run
+	PORT=$(PORT) $(PY) -m devserver.run
 
 token: install  ## print a token: make token ROLE=system [DATASETS=d1:write]
-	@$(PY) -m chalicelib.local.token --role $(ROLE) --datasets "$(DATASETS)"
+	@$(PY) -m devserver.token --role $(ROLE) --datasets "$(DATASETS)"
 
 lint: install
 	$(PY) -m ruff check .
@@ -38,7 +38,7 @@ package: install  ## the deployable template and code, in build/ (then cfn-lint)
 	$(VENV)/bin/cfn-lint build/sam.yaml
 
 reconcile: install  ## recompute the counters from the tasks table (AWS_ENDPOINT_URL_DYNAMODB for a local engine)
-	$(PY) -m chalicelib.local.reconcile
+	$(PY) -m devserver.reconcile
 
 bench: install  ## benchmarks on DynamoDB Local; writes docs/performance.md
 	$(PY) -m bench

@@ -55,7 +55,7 @@ class Meter:
 
 def _counters_cost(meter: Meter) -> dict[str, float]:
     from chalicelib.events import handlers
-    from chalicelib.local.consumer import StreamConsumer
+    from devserver.consumer import StreamConsumer
 
     meter.take()
     StreamConsumer(handlers.count_tasks).drain(max_rounds=1000)

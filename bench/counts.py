@@ -15,7 +15,7 @@ SMALL, BIG = 100, int(os.environ.get("BENCH_BIG_DATASET", "100000"))  # smaller 
 def seed_datasets() -> None:
     """Seed both datasets straight into the table and apply the stream to the counters."""
     from chalicelib.events import handlers
-    from chalicelib.local.consumer import StreamConsumer
+    from devserver.consumer import StreamConsumer
 
     start = time.perf_counter()
     seed(SMALL, None, dataset_id="small", names=3)

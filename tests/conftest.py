@@ -163,7 +163,7 @@ def api(tables: None) -> Iterator[Api]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib.local.gateway import ApiGateway
+    from devserver.gateway import ApiGateway
 
     with Client(app) as client:
         client.http._local_gateway = ApiGateway(app, Config())
@@ -211,7 +211,7 @@ def live(backend: str, tmp_path: Any) -> Iterator[LiveServer]:
 def drain(tables: None):
     """Apply what the tasks stream holds now to the counters, through the real consumer."""
     from chalicelib.events import handlers
-    from chalicelib.local.consumer import StreamConsumer
+    from devserver.consumer import StreamConsumer
 
     consumer = StreamConsumer(handlers.count_tasks)
     return consumer.drain

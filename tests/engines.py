@@ -126,7 +126,7 @@ class LiveServer:
             environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
             environ.pop("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", None)
         self.env = environ
-        self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.run"], env=environ,
+        self.process = subprocess.Popen([sys.executable, "-m", "devserver.run"], env=environ,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
         self.token = ""

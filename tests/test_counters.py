@@ -135,7 +135,7 @@ def recount(api):
 
 def test_randomized_churn_with_consumer_restart_matches_a_recount(api, create):
     from chalicelib.events import handlers
-    from chalicelib.local.consumer import StreamConsumer
+    from devserver.consumer import StreamConsumer
 
     rng = random.Random(7)
     statuses = ["idle", "waiting", "queued", "processing", "reset", "suspended", "failed", "complete"]
@@ -176,8 +176,8 @@ def test_randomized_churn_with_consumer_restart_matches_a_recount(api, create):
 
 def test_a_consumer_that_lost_its_checkpoint_does_not_double_count(api, create, drain):
     from chalicelib.events import handlers
-    from chalicelib.local.consumer import StreamConsumer
     from chalicelib.models import Counter
+    from devserver.consumer import StreamConsumer
 
     for i in range(5):
         create(job_index=i)
@@ -209,7 +209,7 @@ def test_reconcile_repairs_drift_and_reports_it(api, create, drain):
 
 def test_reconcile_schedule_handler(api, create):
     from chalicelib.events import handlers
-    from chalicelib.local.background import scheduled_event
+    from devserver.background import scheduled_event
 
     create()  # never drained: the counters miss it
     assert handlers.reconcile_counters(scheduled_event(), None) == {"fixed": 3}

@@ -16,7 +16,7 @@ def no_time(monkeypatch):
 
 def run_schedule():
     from chalicelib.events import handlers
-    from chalicelib.local.background import scheduled_event
+    from devserver.background import scheduled_event
 
     return handlers.run_jobs(scheduled_event(), None)
 

@@ -59,7 +59,7 @@ def test_queue_over_several_pages(api, create, monkeypatch):
 @pytest.fixture
 def invoke_queue(api):
     from chalicelib.events import handlers
-    from chalicelib.local.background import scheduled_event
+    from devserver.background import scheduled_event
 
     def run():
         return handlers.queue_tasks(scheduled_event(), None)

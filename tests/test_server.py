@@ -49,7 +49,7 @@ def test_server_generates_a_secret_and_reuses_it_on_the_next_start(backend, tmp_
 
 def test_accepted_connections_set_tcp_nodelay():
     from app import app
-    from chalicelib.local.server import make_server
+    from devserver.server import make_server
 
     server = make_server(app, "127.0.0.1", 0)
     seen = []

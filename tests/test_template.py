@@ -11,18 +11,39 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
+def package_dir(tmp_path_factory) -> Path:
+    """`make package`'s output (build/), or the same command run here when the tests run alone."""
+    if (ROOT / "build" / "sam.yaml").exists() and (ROOT / "build" / "deployment.zip").exists():
+        return ROOT / "build"
+    out = tmp_path_factory.mktemp("package")
+    chalice = Path(sys.executable).parent / "chalice"
+    subprocess.run([str(chalice), "package", "--stage", "prod", "--merge-template", "template.yaml",
+                    "--template-format", "yaml", str(out)], cwd=ROOT, check=True, capture_output=True,
+                   env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+    return out
+
+
+@pytest.fixture(scope="module")
+def template(package_dir):
     from chalice.package import YAMLTemplateSerializer
 
-    built = ROOT / "build" / "sam.yaml"
-    if not built.exists():
-        out = tmp_path_factory.mktemp("package")
-        chalice = Path(sys.executable).parent / "chalice"
-        subprocess.run([str(chalice), "package", "--stage", "prod", "--merge-template", "template.yaml",
-                        "--template-format", "yaml", str(out)], cwd=ROOT, check=True, capture_output=True,
-                       env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
-        built = out / "sam.yaml"
-    return YAMLTemplateSerializer().load_template(built.read_text())
+    return YAMLTemplateSerializer().load_template((package_dir / "sam.yaml").read_text())
+
+
+def test_deployment_package_holds_no_local_runtime_code(package_dir):
+    """Chalice ships app.py and chalicelib/: the local server, embedded engine and tools stay out."""
+    import zipfile
+
+    names = zipfile.ZipFile(package_dir / "deployment.zip").namelist()
+    assert "app.py" in names and "chalicelib/services/claims.py" in names
+    ours = [n for n in names if n == "app.py" or n.startswith("chalicelib/")]
+    local = [n for n in names if n.startswith(("devserver/", "tests/", "bench/", "chalicelib/local/"))]
+    assert not local, local
+    local_imports = [f"{word} {module}" for word in ("import", "from") for module in ("moto", "devserver", "pytest")]
+    for name in ours:  # nothing deployed imports moto, the dev server or test tools
+        if name.endswith(".py"):
+            text = zipfile.ZipFile(package_dir / "deployment.zip").read(name).decode()
+            assert not any(line in text for line in local_imports), name
 
 
 FUNCTIONS = ("APIHandler", "CountTasks", "QueueTasks", "RunJobs", "ReconcileCounters")

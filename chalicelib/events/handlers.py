@@ -1,7 +1,7 @@
 """The stream consumer that keeps the counters, and the scheduled jobs.
 
 On AWS each is its own Lambda function; ``make run`` drives the same handlers from background
-threads (:mod:`chalicelib.local.background`).
+threads (:mod:`devserver.background`).
 """
 
 from __future__ import annotations

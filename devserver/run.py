@@ -11,14 +11,14 @@ import signal
 import sys
 
 from chalicelib import config
-from chalicelib.local.secrets import ensure_jwt_secret
+from devserver.secrets import ensure_jwt_secret
 
 
 def main() -> None:
     logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     embedded = None
     if config.dynamodb_endpoint() is None:
-        from chalicelib.local.embedded import EmbeddedDynamoDB
+        from devserver.embedded import EmbeddedDynamoDB
 
         embedded = EmbeddedDynamoDB().start()
         config.use_endpoint(embedded.url)
@@ -29,9 +29,9 @@ def main() -> None:
 
     from app import app
     from chalicelib.auth import make_token
-    from chalicelib.local import background
-    from chalicelib.local.server import make_server
     from chalicelib.models import create_tables
+    from devserver import background
+    from devserver.server import make_server
 
     create_tables()
     workers = background.start()

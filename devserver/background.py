@@ -1,6 +1,6 @@
 """The background jobs of ``make run``: what AWS runs as stream and scheduled Lambdas.
 
-* the stream consumer (:mod:`chalicelib.local.consumer`) feeding the counters handler;
+* the stream consumer (:mod:`devserver.consumer`) feeding the counters handler;
 * the queueing job every ``QUEUE_RATE_MINUTES`` when ``QUEUE_SCHEDULE=on``;
 * the counters' reconciliation every ``RECONCILE_RATE_HOURS``.
 They call the very handlers the deployment runs, with Lambda-shaped events.
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import config
-from chalicelib.local.consumer import StreamConsumer
+from devserver.consumer import StreamConsumer
 
 log = logging.getLogger("iceprod_tasks.background")
 

@@ -3,7 +3,7 @@
 * ``TCP_NODELAY`` on every accepted connection. Chalice's handler writes a response in several
   small writes; with Nagle's algorithm on, a kept-alive client (``requests.Session``, i.e. every
   real pilot) waits for its delayed ACK, about 40 ms per request.
-* The gateway of :mod:`chalicelib.local.gateway` (decoded path parameters, JSON 404s).
+* The gateway of :mod:`devserver.gateway` (decoded path parameters, JSON 404s).
 
 Threaded, no autoreload. The app object becomes a ``LocalChalice`` so ``current_request`` is
 per thread, as ``chalice local`` does.
@@ -22,7 +22,7 @@ from chalice import Chalice
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalChalice, ThreadedHTTPServer
 
-from chalicelib.local.gateway import ApiGateway
+from devserver.gateway import ApiGateway
 
 log = logging.getLogger("iceprod_tasks.http")
 

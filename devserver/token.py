@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from chalicelib.auth import ROLES, make_token
-from chalicelib.local.secrets import ensure_jwt_secret
+from devserver.secrets import ensure_jwt_secret
 
 
 def main() -> None:

@@ -21,11 +21,11 @@ class Meter:
     """Asks every DynamoDB call of the models' clients for its consumed capacity, and sums it."""
 
     def __init__(self) -> None:
+        from chalicelib import db
         from chalicelib.models import ALL_MODELS
 
         self.units: dict[str, float] = defaultdict(float)
-        clients = {id(m._get_connection().connection.client): m._get_connection().connection.client
-                   for m in ALL_MODELS}
+        clients = {id(db.table(m).connection.client): db.table(m).connection.client for m in ALL_MODELS}
         for client in clients.values():
             for op in _OPERATIONS:
                 client.meta.events.register(f"before-parameter-build.dynamodb.{op}", self._ask)

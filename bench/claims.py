@@ -51,6 +51,8 @@ def http_claims(server: Any, k: int) -> tuple[float, list[str]]:
 
 def floor_updates(endpoint: str, table: str, k: int, ids: list[str]) -> float:
     """The floor: the same K threads, one conditional UpdateItem per task, no search."""
+    from chalicelib.models.tasks import STATUS_KEY
+
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                           config=Config(max_pool_connections=max(10, k * 2)))
     pending = list(ids)
@@ -66,7 +68,7 @@ def floor_updates(endpoint: str, table: str, k: int, ids: list[str]) -> float:
                 TableName=table, Key={"task_id": {"S": task_id}},
                 UpdateExpression="SET #s = :p, #k = :pk, #c = :t",
                 ConditionExpression="#s = :q",
-                ExpressionAttributeNames={"#s": "status", "#k": "_status_key", "#c": "status_changed"},
+                ExpressionAttributeNames={"#s": "status", "#k": STATUS_KEY, "#c": "status_changed"},
                 ExpressionAttributeValues={":p": {"S": "processing"}, ":pk": {"S": "processing#0"},
                                            ":q": {"S": "queued"}, ":t": {"S": "2026-01-01T00:00:00"}},
             )

@@ -43,37 +43,26 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 def task_item(status: str, dataset_id: str = "bench", priority: float = 1.0, name: str = "sim",
               job_index: int = 0, task_index: int = 0) -> dict[str, Any]:
-    """A task item exactly as ``POST /tasks`` stores it (codec, derived keys)."""
-    from chalicelib import codec
-    from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, name_key, status_key
-    from chalicelib.services import store
-    from chalicelib.services.tasks import SERVER_DEFAULTS
+    """A task item exactly as ``POST /tasks`` stores it (the service's own ``new_item``)."""
+    from chalicelib.services.tasks import new_item
 
-    task_id = uuid.uuid4().hex
-    doc = {
+    body = {
         "dataset_id": dataset_id, "job_id": f"j{job_index}", "task_index": task_index, "job_index": job_index,
         "name": name, "depends": [], "requirements": {"cpu": 1, "memory": 1.0}, "status": status,
-        "priority": priority, **SERVER_DEFAULTS, "task_id": task_id, "status_changed": store.now(),
+        "priority": priority,
     }
-    item = codec.encode_item(doc)
-    item[STATUS_KEY] = {"S": status_key(status, task_id)}
-    item[NAME_KEY] = {"S": name_key(name, job_index)}
-    return item
+    return new_item(body, uuid.uuid4().hex)
 
 
 def write_items(items: Iterable[dict[str, Any]], threads: int = 8) -> list[str]:
     """BatchWriteItem the tasks, in parallel; their ids."""
+    from chalicelib import db
     from chalicelib.models import Task
 
     items = list(items)
-    conn = Task._get_connection().connection
-    table = Task.Meta.table_name
 
     def write(chunk: list[dict[str, Any]]) -> None:
-        pending = [{"PutRequest": {"Item": i}} for i in chunk]
-        while pending:
-            answer = conn.dispatch("BatchWriteItem", {"RequestItems": {table: pending}})
-            pending = answer.get("UnprocessedItems", {}).get(table, [])
+        db.batch_write(Task, puts=chunk)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(write, [items[i : i + 25] for i in range(0, len(items), 25)]))

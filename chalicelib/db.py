@@ -1,19 +1,29 @@
-"""Thin helpers over PynamoDB's table connections: paging, batching, parallelism, errors.
+"""The one adapter between the services and DynamoDB: PynamoDB's table connections, raw items.
 
-Services call DynamoDB through these so that every Query follows ``LastEvaluatedKey``, every
-batch retries its unprocessed keys, and every throttling error becomes one ``Unavailable``.
+Services call DynamoDB only through these functions (``db.<operation>(Model, ...)``), with
+PynamoDB's conditions and update actions, so that every call translates throttling into one
+``Unavailable``, every Query follows ``LastEvaluatedKey`` and every batch retries its
+unprocessed keys. Items are raw attribute maps (see :func:`table` for why), converted to
+documents by :mod:`chalicelib.codec`. Only this module and the tasks repository
+(:mod:`chalicelib.services.store`) know that connections exist.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.connection import TableConnection
+from pynamodb.constants import ITEM
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from chalicelib import config
@@ -32,6 +42,7 @@ _THROTTLED = {
     "TransactionInProgressException",
 }
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 def _cause(error: BaseException) -> BaseException:
@@ -68,10 +79,17 @@ def translated() -> Iterator[None]:
 
 
 def pool() -> ThreadPoolExecutor:
-    """One process-wide pool for parallel DynamoDB calls (bulk updates, queueing)."""
+    """One process-wide pool for parallel DynamoDB calls (bulk updates, queueing).
+
+    Made on first use (a Lambda that never fans out never starts threads), under a lock: two
+    requests of ``make run``'s threaded server may ask at once, and a second pool would double
+    the connections the models' pools are sized for.
+    """
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=config.DB_PARALLELISM, thread_name_prefix="db")
+        with _POOL_LOCK:
+            if _POOL is None:
+                _POOL = ThreadPoolExecutor(max_workers=config.DB_PARALLELISM, thread_name_prefix="db")
     return _POOL
 
 
@@ -80,13 +98,64 @@ def parallel(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     return list(pool().map(fn, items))
 
 
+def table(model: type[Model]) -> TableConnection:
+    """The model's table connection; the only call of PynamoDB's private ``_get_connection``.
+
+    A PynamoDB ``Model`` drops the attributes it does not declare, and tasks carry arbitrary
+    client keys, so items are read and written as raw attribute maps through the public
+    ``TableConnection`` API. PynamoDB offers no public way to get the model's own connection,
+    and it must be that one: it knows the table's key schema and carries our retry
+    configuration (:mod:`chalicelib.models.base`).
+    """
+    return model._get_connection()
+
+
+def get_item(model: type[Model], hash_key: str, range_key: str | None = None, *, consistent_read: bool = False,
+             attributes: list[Any] | None = None) -> Item | None:
+    """One raw item (projected to ``attributes`` when given), or None."""
+    with translated():
+        answer = table(model).get_item(hash_key, range_key, consistent_read=consistent_read,
+                                       attributes_to_get=attributes)
+    return answer.get("Item") or None
+
+
+def put_item(model: type[Model], hash_key: str, range_key: str | None = None, *, attributes: Item,
+             condition: Condition | None = None) -> None:
+    """Write a whole raw item; raises PynamoDB's ``PutError`` when ``condition`` fails."""
+    with translated():
+        table(model).put_item(hash_key, range_key, attributes=attributes, condition=condition)
+
+
+def update_item(model: type[Model], hash_key: str, range_key: str | None = None, *, actions: list[Action],
+                condition: Condition | None = None, return_values: str = "NONE") -> Item:
+    """One UpdateItem; raises PynamoDB's ``UpdateError`` when ``condition`` fails."""
+    with translated():
+        return table(model).update_item(hash_key, range_key, actions=actions, condition=condition,
+                                        return_values=return_values)
+
+
+def delete_item(model: type[Model], hash_key: str, range_key: str | None = None) -> None:
+    with translated():
+        table(model).delete_item(hash_key, range_key)
+
+
+def query(model: type[Model], hash_key: str, **kwargs: Any) -> Item:
+    """One page of a Query (PynamoDB's ``TableConnection.query`` arguments), as DynamoDB answers it."""
+    with translated():
+        return table(model).query(hash_key, **kwargs)
+
+
+def scan(model: type[Model], **kwargs: Any) -> Item:
+    """One page of a Scan, as DynamoDB answers it."""
+    with translated():
+        return table(model).scan(**kwargs)
+
+
 def query_pages(model: type[Model], hash_key: str, **kwargs: Any) -> Iterator[list[Item]]:
     """Raw item pages of a Query, following ``LastEvaluatedKey`` to the end."""
-    conn = model._get_connection()
     start = kwargs.pop("exclusive_start_key", None)
     while True:
-        with translated():
-            page = conn.query(hash_key, exclusive_start_key=start, **kwargs)
+        page = query(model, hash_key, exclusive_start_key=start, **kwargs)
         yield page.get("Items", [])
         start = page.get("LastEvaluatedKey")
         if not start:
@@ -99,57 +168,89 @@ def query_all(model: type[Model], hash_key: str, **kwargs: Any) -> Iterator[Item
 
 
 def scan_all(model: type[Model], **kwargs: Any) -> Iterator[Item]:
-    conn = model._get_connection()
     start = None
     while True:
-        with translated():
-            page = conn.scan(exclusive_start_key=start, **kwargs)
+        page = scan(model, exclusive_start_key=start, **kwargs)
         yield from page.get("Items", [])
         start = page.get("LastEvaluatedKey")
         if not start:
             return
 
 
+def _retried(send: Callable[[], list[Any]]) -> None:
+    """Call ``send`` (which answers what is still unprocessed) until nothing is left, with backoff."""
+    for attempt in range(8):
+        if not send():
+            return
+        time.sleep(min(1.0, 0.05 * 2**attempt))
+    raise Unavailable("the database is busy, retry later")
+
+
 def batch_get(model: type[Model], hash_keys: list[str], attributes: list[str] | None = None) -> list[Item]:
-    """Items by hash key, 100 a request, unprocessed keys retried with backoff."""
-    conn = model._get_connection()
-    table = model.Meta.table_name
+    """Items by hash key, 100 a request in parallel, unprocessed keys retried with backoff."""
+    conn = table(model)
+    name = model.Meta.table_name
     key_name = model._hash_keyname
-    chunks = [hash_keys[i : i + 100] for i in range(0, len(hash_keys), 100)]
+    projection = [Path([a]) for a in attributes] if attributes else None
 
     def fetch(chunk: list[str]) -> list[Item]:
         items: list[Item] = []
         pending: list[Item] = [{key_name: {"S": k}} for k in chunk]
-        for attempt in range(8):
-            request: dict[str, Any] = {"Keys": pending}
-            if attributes:
-                names = {f"#a{i}": a for i, a in enumerate(attributes)}
-                request["ProjectionExpression"] = ", ".join(names)
-                request["ExpressionAttributeNames"] = names
-            with translated():
-                answer = conn.connection.dispatch("BatchGetItem", {"RequestItems": {table: request}})
-            items.extend(answer.get("Responses", {}).get(table, []))
-            pending = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
-            if not pending:
-                return items
-            time.sleep(min(1.0, 0.05 * 2**attempt))
-        raise Unavailable("the database is busy, retry later")
 
+        def send() -> list[Item]:
+            nonlocal pending
+            with translated():
+                answer = conn.batch_get_item(pending, attributes_to_get=projection)
+            items.extend(answer.get("Responses", {}).get(name, []))
+            pending = answer.get("UnprocessedKeys", {}).get(name, {}).get("Keys", [])
+            return pending
+
+        _retried(send)
+        return items
+
+    chunks = [hash_keys[i : i + 100] for i in range(0, len(hash_keys), 100)]
     return [item for chunk_items in parallel(fetch, chunks) for item in chunk_items]
 
 
-def batch_delete(model: type[Model], keys: list[Item]) -> None:
-    """Delete items by full key, 25 a request, unprocessed ones retried."""
-    conn = model._get_connection()
-    table = model.Meta.table_name
-    for i in range(0, len(keys), 25):
-        pending = [{"DeleteRequest": {"Key": key}} for key in keys[i : i + 25]]
-        for attempt in range(8):
+def batch_write(model: type[Model], puts: Sequence[Item] = (), deletes: Sequence[Item] = ()) -> None:
+    """Put whole raw items and delete items by full key, 25 a request, unprocessed ones retried."""
+    conn = table(model)
+    name = model.Meta.table_name
+    requests = [("put", item) for item in puts] + [("delete", key) for key in deletes]
+    for i in range(0, len(requests), 25):
+        pending = requests[i : i + 25]
+
+        def send() -> list[tuple[str, Item]]:
+            nonlocal pending
             with translated():
-                answer = conn.connection.dispatch("BatchWriteItem", {"RequestItems": {table: pending}})
-            pending = answer.get("UnprocessedItems", {}).get(table, [])
-            if not pending:
-                break
-            time.sleep(min(1.0, 0.05 * 2**attempt))
-        else:
-            raise Unavailable("the database is busy, retry later")
+                answer = conn.batch_write_item(put_items=[r for kind, r in pending if kind == "put"],
+                                               delete_items=[r for kind, r in pending if kind == "delete"])
+            pending = [("put", r["PutRequest"]["Item"]) if "PutRequest" in r else ("delete", r["DeleteRequest"]["Key"])
+                       for r in answer.get("UnprocessedItems", {}).get(name, [])]
+            return pending
+
+        _retried(send)
+
+
+def put_request(model: type[Model], hash_key: str, range_key: str | None = None, *, attributes: Item,
+                condition: Condition | None = None) -> Item:
+    """A Put of a transaction, built as PynamoDB's own ``TransactWrite`` builds it."""
+    return table(model).get_operation_kwargs(hash_key, range_key, key=ITEM, attributes=attributes,
+                                             condition=condition)
+
+
+def update_request(model: type[Model], hash_key: str, range_key: str | None = None, *,
+                   actions: list[Action]) -> Item:
+    """An Update of a transaction, built as PynamoDB's own ``TransactWrite`` builds it."""
+    return table(model).get_operation_kwargs(hash_key, range_key, actions=actions)
+
+
+def transact_write(model: type[Model], puts: list[Item], updates: list[Item]) -> None:
+    """One TransactWriteItems: all or nothing.
+
+    The items are sent puts first, then updates (PynamoDB's order), so the i-th cancellation
+    reason of a failed transaction is the i-th put's. Raises PynamoDB's ``TransactWriteError``.
+    """
+    with translated():
+        table(model).connection.transact_write_items(condition_check_items=[], delete_items=[], put_items=puts,
+                                                     update_items=updates)

@@ -5,9 +5,10 @@ DescribeStream (every shard, parents before children), GetShardIterator, GetReco
 Lambda-shaped events of at most 100 records and calls the same handler a deployment runs.
 It polls every ``poll`` seconds when idle, so counts follow changes well within a second.
 
-Where it stopped is saved per shard in the counters table (``("consumer", "<stream>#<shard>")``)
-after each batch, so a restart resumes after the last batch it finished; a batch it applied but
-did not checkpoint is delivered again and skipped by the handler's exactly-once markers.
+Where it stopped is saved per shard in the bookkeeping table
+(:func:`chalicelib.models.bookkeeping.consumer_checkpoint`) after each batch, so a restart resumes
+after the last batch it finished; a batch it applied but did not checkpoint is delivered again and
+skipped by the handler's exactly-once markers.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from chalicelib import config
-from chalicelib.models import Counter, Task
+from chalicelib import config, db
+from chalicelib.models import Bookkeeping, Task, bookkeeping
 
 log = logging.getLogger("iceprod_tasks.consumer")
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -143,16 +144,12 @@ class StreamConsumer:
         return bool(records)
 
 
-def _checkpoint_key(arn: str, shard_id: str) -> tuple[str, str]:
-    return ("consumer", f"{arn.rsplit('/', 1)[-1]}#{shard_id}")
-
-
 def _load_checkpoint(arn: str, shard_id: str) -> str | None:
-    pk, sk = _checkpoint_key(arn, shard_id)
-    item = Counter._get_connection().get_item(pk, sk, consistent_read=True).get("Item")
+    key = bookkeeping.consumer_checkpoint(arn, shard_id)
+    item = db.get_item(Bookkeeping, *key, consistent_read=True)
     return item["sequence"]["S"] if item else None
 
 
 def _save_checkpoint(arn: str, shard_id: str, sequence: str) -> None:
-    pk, sk = _checkpoint_key(arn, shard_id)
-    Counter._get_connection().put_item(pk, sk, attributes={"sequence": {"S": sequence}})
+    key = bookkeeping.consumer_checkpoint(arn, shard_id)
+    db.put_item(Bookkeeping, *key, attributes={"sequence": {"S": sequence}})

@@ -3,10 +3,12 @@
 import random
 
 import pytest
+from pynamodb.expressions.operand import Path
 
-from chalicelib import codec
+from chalicelib import codec, db
+from chalicelib.models import Bookkeeping
+from chalicelib.models.bookkeeping import ALL_COUNTS, CONSUMER, dataset_counts, name_counts
 from chalicelib.services import counters
-from chalicelib.services.counters import ALL, dataset_key, name_key
 
 
 def image(status="waiting", dataset="d1", name="gen", task_index=0):
@@ -14,17 +16,17 @@ def image(status="waiting", dataset="d1", name="gen", task_index=0):
 
 
 DELTAS = [
-    ("create", None, image(), {ALL: {"waiting": 1}, dataset_key("d1"): {"waiting": 1},
-                               name_key("d1", "gen"): {"waiting": 1}}),
-    ("delete", image("queued"), None, {ALL: {"queued": -1}, dataset_key("d1"): {"queued": -1},
-                                       name_key("d1", "gen"): {"queued": -1}}),
+    ("create", None, image(), {ALL_COUNTS: {"waiting": 1}, dataset_counts("d1"): {"waiting": 1},
+                               name_counts("d1", "gen"): {"waiting": 1}}),
+    ("delete", image("queued"), None, {ALL_COUNTS: {"queued": -1}, dataset_counts("d1"): {"queued": -1},
+                                       name_counts("d1", "gen"): {"queued": -1}}),
     ("status", image("queued"), image("processing"),
-     {k: {"queued": -1, "processing": 1} for k in (ALL, dataset_key("d1"), name_key("d1", "gen"))}),
+     {k: {"queued": -1, "processing": 1} for k in (ALL_COUNTS, dataset_counts("d1"), name_counts("d1", "gen"))}),
     ("dataset", image(dataset="a"), image(dataset="b"),
-     {dataset_key("a"): {"waiting": -1}, dataset_key("b"): {"waiting": 1}, name_key("a", "gen"): {"waiting": -1},
-      name_key("b", "gen"): {"waiting": 1}}),
+     {dataset_counts("a"): {"waiting": -1}, dataset_counts("b"): {"waiting": 1},
+      name_counts("a", "gen"): {"waiting": -1}, name_counts("b", "gen"): {"waiting": 1}}),
     ("name", image(name="x"), image(name="y"),
-     {name_key("d1", "x"): {"waiting": -1}, name_key("d1", "y"): {"waiting": 1}}),
+     {name_counts("d1", "x"): {"waiting": -1}, name_counts("d1", "y"): {"waiting": 1}}),
     ("other field", image(), image(), {}),
     ("not a task", None, {"pk": {"S": "x"}}, {}),
 ]
@@ -37,7 +39,7 @@ def test_deltas_for_each_kind_of_change(what, old, new, expected):
 
 
 def test_deltas_carry_the_names_task_index():
-    delta = counters.deltas(None, image(task_index=3))[name_key("d1", "gen")]
+    delta = counters.deltas(None, image(task_index=3))[name_counts("d1", "gen")]
     assert delta.name == "gen" and delta.task_index == 3
 
 
@@ -54,10 +56,8 @@ def test_the_same_batch_twice_counts_once(api):
 
 
 def test_a_batch_that_fails_halfway_counts_each_record_once_on_retry(api, monkeypatch):
-    from chalicelib.models import Counter
-
     batch = [record(f"e{i}", None, image(dataset=f"d{i}")) for i in range(120)]  # > one transaction
-    connection = Counter._get_connection().connection
+    connection = db.table(Bookkeeping).connection
     real = connection.dispatch
     calls = []
 
@@ -78,9 +78,7 @@ def test_a_batch_that_fails_halfway_counts_each_record_once_on_retry(api, monkey
 
 
 def test_one_counter_write_per_transaction_for_the_hot_key(api, monkeypatch):
-    from chalicelib.models import Counter
-
-    connection = Counter._get_connection().connection
+    connection = db.table(Bookkeeping).connection
     real = connection.dispatch
     seen = []
 
@@ -176,33 +174,26 @@ def test_randomized_churn_with_consumer_restart_matches_a_recount(api, create):
 
 def test_a_consumer_that_lost_its_checkpoint_does_not_double_count(api, create, drain):
     from chalicelib.events import handlers
-    from chalicelib.models import Counter
     from devserver.consumer import StreamConsumer
 
     for i in range(5):
         create(job_index=i)
     drain()
-    for item in Counter.scan(Counter.pk == "consumer"):
+    for item in Bookkeeping.scan(Bookkeeping.pk == CONSUMER):
         item.delete()
     assert StreamConsumer(handlers.count_tasks).drain() == 5  # re-read from TRIM_HORIZON...
     assert api.get("/task_counts/status").data["waiting"] == 5  # ...and skipped by the markers
 
 
 def test_reconcile_repairs_drift_and_reports_it(api, create, drain):
-    from chalicelib.models import Counter
-
     create()
     create(status="queued", job_index=1)
     drain()
-    Counter._get_connection().update_item(
-        "all", "status", actions=[Counter.ttl.set(1)], return_values="NONE")  # an unrelated write is no drift
-    conn = Counter._get_connection().connection
-    conn.dispatch("UpdateItem", {"TableName": Counter.Meta.table_name, "Key": {"pk": {"S": "ds#d1"},
-                  "sk": {"S": "status"}}, "UpdateExpression": "ADD #w :n",
-                  "ExpressionAttributeNames": {"#w": "waiting"}, "ExpressionAttributeValues": {":n": {"N": "7"}}})
+    db.update_item(Bookkeeping, *ALL_COUNTS, actions=[Bookkeeping.ttl.set(1)])  # an unrelated write is no drift
+    db.update_item(Bookkeeping, *dataset_counts("d1"), actions=[Path(["waiting"]).add({"N": "7"})])
     assert api.get("/datasets/d1/task_counts/status").data["waiting"] == 8
     fixes = counters.reconcile()
-    assert fixes == {dataset_key("d1"): {"waiting": -7}}
+    assert fixes == {dataset_counts("d1"): {"waiting": -7}}
     assert api.get("/datasets/d1/task_counts/status").data == {"waiting": 1, "queued": 1}
     assert counters.reconcile() == {}
 

@@ -7,6 +7,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import MockRawResponse
 
+from chalicelib import db
 from chalicelib.models import Task
 
 
@@ -19,7 +20,7 @@ def faults(api, monkeypatch):
 
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
     monkeypatch.setattr(botocore.retries.bucket.TokenBucket, "acquire", lambda self, amount=1, block=True: True)
-    client = Task._get_connection().connection.client
+    client = db.table(Task).connection.client
     queue: list[str] = []
     seen: list[str] = []
 

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from chalicelib import config
+from chalicelib.models import bookkeeping
 from chalicelib.services import jobs
 
 
@@ -59,7 +60,7 @@ def test_a_dataset_job_is_scoped_and_readable_by_dataset_users(api, create, no_t
 def test_a_chunk_taken_by_a_run_that_died_is_taken_again_after_its_lease(api, create, no_time, monkeypatch):
     ids = [create(job_index=i) for i in range(3)]
     job = api.post("/task_actions/bulk_status/failed", {"tasks": ids}).data["job"]
-    assert jobs._lease(f"job#{job}", "chunk#00000")  # a run took it, then died
+    assert jobs._lease(bookkeeping.job_chunk(job, 0))  # a run took it, then died
     assert run_schedule() == {"chunks": 0}  # the lease holds
     with monkeypatch.context() as later:
         later.setattr(time, "time", lambda: 10**10)  # ...until it expires

@@ -134,7 +134,7 @@ def test_raise_does_not_lose_a_concurrent_change(api, processing):
     reads = [{"memory": 1.0}]  # what the raise read before that change
 
     def read():
-        return reads.pop() if reads else store.decode(store.get_item(task_id))["requirements"]
+        return reads.pop() if reads else store.document(store.get_item(task_id))["requirements"]
 
     extra = store.set_status("reset", task_id)
     requirements.apply_raise(task_id, read, requirements.raise_from_usage({"memory": 2.0}), extra)

@@ -2,16 +2,16 @@
 
 The models declare what DynamoDB must know (keys, index keys, the attributes conditions name);
 task documents carry keys the models do not declare, so services read and write whole items
-through the model's own connection (``Model._get_connection()``) and :mod:`chalicelib.codec`.
+through :mod:`chalicelib.db` (the model's own connection) and :mod:`chalicelib.codec`.
 """
 
-from chalicelib.models.counters import Counter
+from chalicelib.models.bookkeeping import Bookkeeping
 from chalicelib.models.files import DatasetFile
 from chalicelib.models.tasks import Task
 
-ALL_MODELS = (Task, DatasetFile, Counter)
+ALL_MODELS = (Task, DatasetFile, Bookkeeping)
 
-__all__ = ["ALL_MODELS", "Counter", "DatasetFile", "Task", "create_tables"]
+__all__ = ["ALL_MODELS", "Bookkeeping", "DatasetFile", "Task", "create_tables"]
 
 
 def create_tables(wait: bool = True) -> None:

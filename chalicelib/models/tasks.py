@@ -18,14 +18,14 @@ The stream (new and old images) feeds the counters.
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib import config
+from chalicelib import codec, config
 from chalicelib.models.base import BaseMeta, BaseModel
 
 STATUSES = ("idle", "waiting", "queued", "processing", "reset", "suspended", "failed", "complete")
 STATUS_KEY = "_status_key"
 NAME_KEY = "_name_key"
 #: Attributes the service keeps for itself; never shown, never accepted from a client.
-INTERNAL = frozenset({STATUS_KEY, NAME_KEY, "_ft"})
+INTERNAL = frozenset({STATUS_KEY, NAME_KEY, codec.FLOATS})
 
 
 def status_key(status: str, task_id: str) -> str:

@@ -42,16 +42,16 @@ class PriorityCursor:
         """Read a page for every shard that has more to read and nothing pending."""
         for key in list(self._live):
             while not self._pending[key] and key in self._live:
-                with db.translated():
-                    page = Task._get_connection().query(
-                        key,
-                        index_name=Task.by_status.Meta.index_name,
-                        scan_index_forward=False,
-                        limit=self._page_size,
-                        filter_condition=self._filter,
-                        exclusive_start_key=self._live[key],
-                        attributes_to_get=self._attributes,
-                    )
+                page = db.query(
+                    Task,
+                    key,
+                    index_name=Task.by_status.Meta.index_name,
+                    scan_index_forward=False,
+                    limit=self._page_size,
+                    filter_condition=self._filter,
+                    exclusive_start_key=self._live[key],
+                    attributes_to_get=self._attributes,
+                )
                 self.requests += 1
                 self.scanned += page.get("ScannedCount", 0)
                 self._pending[key] = page.get("Items", [])

@@ -254,4 +254,4 @@ def _try_claim(task_id: str, match: Condition | None, stats: ClaimStats) -> Doc 
         observability.count("ClaimConflicts")
         return None
     observability.count("Claims")
-    return store.decode(answer["Attributes"])
+    return store.document(answer["Attributes"])

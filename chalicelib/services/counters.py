@@ -1,7 +1,7 @@
 """Task counts by status, kept by the tasks table's stream, exactly once.
 
-Counter items (see :mod:`chalicelib.models.counters`): the whole table, each dataset, each
-(dataset, task name); one number attribute a status. A stream record's old and new images give
+Count items of the bookkeeping table (see :mod:`chalicelib.models.bookkeeping`): the whole
+table, each dataset, each (dataset, task name); one number attribute a status. A stream record's old and new images give
 the deltas (created, deleted, status / dataset / name changed). A batch of records is applied
 in as few transactions as fit (100 items each): every counter item touched by a transaction is
 written once with the summed deltas of its records (the "all tasks" counter is one hot key:
@@ -27,23 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
 
 from chalicelib import config, db
-from chalicelib.models import Counter, Task
+from chalicelib.models import Bookkeeping, Task, bookkeeping
+from chalicelib.models.bookkeeping import Key
 from chalicelib.models.tasks import STATUSES
 
 log = logging.getLogger("iceprod_tasks.counters")
-Key = tuple[str, str]
-ALL = ("all", "status")
 MAX_TRANSACTION = 100
-
-
-def dataset_key(dataset_id: str) -> Key:
-    return (f"ds#{dataset_id}", "status")
-
-
-def name_key(dataset_id: str, name: str) -> Key:
-    return (f"ds#{dataset_id}", f"name#{name}")
 
 
 @dataclass
@@ -86,11 +78,13 @@ def deltas(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -
         if facts is None:
             continue
         status, dataset, name, index = facts
-        keys = [ALL, dataset_key(dataset)] + ([name_key(dataset, name)] if name is not None else [])
+        keys = [bookkeeping.ALL_COUNTS, bookkeeping.dataset_counts(dataset)]
+        if name is not None:
+            keys.append(bookkeeping.name_counts(dataset, name))
         for key in keys:
             delta = out.setdefault(key, Delta())
             delta.counts[status] += sign
-            if key[1].startswith("name#") and sign > 0:
+            if bookkeeping.is_name_counts(key) and sign > 0:
                 delta.name, delta.task_index = name, index
     return {k: d for k, d in out.items() if not d.empty}
 
@@ -124,47 +118,31 @@ def _pack(records: list[Record]) -> list[Record]:
     return chunk
 
 
-def _counter_update(key: Key, delta: Delta) -> dict[str, Any]:
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    adds = []
-    for i, (status, amount) in enumerate(sorted(delta.counts.items())):
-        if amount:
-            names[f"#s{i}"] = status
-            values[f":d{i}"] = {"N": str(amount)}
-            adds.append(f"#s{i} :d{i}")
-    expression = "ADD " + ", ".join(adds)
+def _counter_actions(delta: Delta) -> list[Action]:
+    """ADD every non-zero status amount; SET the name, and its ``task_index`` if it has none yet."""
+    actions: list[Action] = [Path([status]).add({"N": str(amount)})
+                             for status, amount in sorted(delta.counts.items()) if amount]
     if delta.name is not None:
-        names["#n"] = "name"
-        values[":n"] = {"S": delta.name}
-        sets = ["#n = :n"]
+        actions.append(Path(["name"]).set({"S": delta.name}))
         if delta.task_index is not None:
-            names["#ti"] = "task_index"
-            values[":ti"] = {"N": str(delta.task_index)}
-            sets.append("#ti = if_not_exists(#ti, :ti)")
-        expression += " SET " + ", ".join(sets)
-    return {"Update": {
-        "TableName": Counter.Meta.table_name,
-        "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-        "UpdateExpression": expression,
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }}
+            task_index = Path(["task_index"])
+            actions.append(task_index.set(task_index | {"N": str(delta.task_index)}))
+    return actions
 
 
-def _transaction(chunk: list[Record]) -> list[dict[str, Any]]:
-    expires = int(time.time()) + config.MARKER_TTL_SECONDS
-    items = [{"Put": {
-        "TableName": Counter.Meta.table_name,
-        "Item": {"pk": {"S": f"applied#{r.event_id}"}, "sk": {"S": "-"}, "ttl": {"N": str(expires)}},
-        "ConditionExpression": "attribute_not_exists(pk)",
-    }} for r in chunk]
+def _apply_chunk(chunk: list[Record]) -> None:
+    """Apply ``chunk`` in one transaction: its markers first (so the i-th cancellation reason
+    is the i-th record's), then each counter item touched, once, with the summed deltas."""
+    expires = {"N": str(int(time.time()) + config.MARKER_TTL_SECONDS)}
+    markers = [db.put_request(Bookkeeping, *bookkeeping.applied_marker(r.event_id), attributes={"ttl": expires},
+                              condition=Bookkeeping.pk.does_not_exist()) for r in chunk]
     summed: dict[Key, Delta] = {}
     for record in chunk:
         for key, delta in record.changes.items():
             summed.setdefault(key, Delta()).merge(delta)
-    items += [_counter_update(k, d) for k, d in summed.items() if not d.empty]
-    return items
+    updates = [db.update_request(Bookkeeping, *k, actions=_counter_actions(d)) for k, d in summed.items()
+               if not d.empty]
+    db.transact_write(Bookkeeping, puts=markers, updates=updates)
 
 
 def apply_stream_records(events: list[dict[str, Any]]) -> int:
@@ -175,10 +153,7 @@ def apply_stream_records(events: list[dict[str, Any]]) -> int:
     while pending:
         chunk = _pack(pending)
         try:
-            with db.translated():
-                Counter._get_connection().connection.dispatch(
-                    "TransactWriteItems", {"TransactItems": _transaction(chunk)}
-                )
+            _apply_chunk(chunk)
         except Exception as error:
             done = _already_applied(error, chunk)
             if done is None:
@@ -206,27 +181,27 @@ def _already_applied(error: Exception, chunk: list[Record]) -> set[str] | None:
 
 
 def _get(key: Key) -> dict[str, Any]:
-    with db.translated():
-        item = Counter._get_connection().get_item(key[0], key[1]).get("Item", {})
+    item = db.get_item(Bookkeeping, *key) or {}
     return {k: int(v["N"]) for k, v in item.items() if k in STATUSES and "N" in v}
 
 
 def status_counts() -> dict[str, int]:
     """``GET /task_counts/status``: every status, zeros included, in display order."""
-    counts = _get(ALL)
+    counts = _get(bookkeeping.ALL_COUNTS)
     return {s: counts.get(s, 0) for s in STATUSES}
 
 
 def dataset_status_counts(dataset_id: str) -> dict[str, int]:
     """``GET /datasets/{id}/task_counts/status``: non-zero statuses, in display order."""
-    counts = _get(dataset_key(dataset_id))
+    counts = _get(bookkeeping.dataset_counts(dataset_id))
     return {s: counts[s] for s in STATUSES if counts.get(s)}
 
 
 def dataset_name_status_counts(dataset_id: str) -> dict[str, dict[str, int]]:
     """``GET /datasets/{id}/task_counts/name_status``: names by task_index, non-zero statuses."""
     rows = []
-    for item in db.query_all(Counter, f"ds#{dataset_id}", range_key_condition=Path(["sk"]).startswith("name#")):
+    names = Bookkeeping.sk.startswith(bookkeeping.NAME_COUNTS_PREFIX)
+    for item in db.query_all(Bookkeeping, bookkeeping.dataset_partition(dataset_id), range_key_condition=names):
         counts = {s: int(item[s]["N"]) for s in STATUSES if s in item and int(item[s]["N"])}
         if counts:
             index = int(float(item["task_index"]["N"])) if "task_index" in item else None
@@ -254,10 +229,10 @@ def reconcile() -> dict[Key, dict[str, int]]:
     """
     truth = recount()
     stored: dict[Key, dict[str, int]] = {}
-    for item in db.scan_all(Counter):
-        pk, sk = item["pk"]["S"], item["sk"]["S"]
-        if pk == "all" or pk.startswith("ds#"):
-            stored[(pk, sk)] = {s: int(item[s]["N"]) for s in STATUSES if s in item}
+    for item in db.scan_all(Bookkeeping):
+        key = (item["pk"]["S"], item["sk"]["S"])
+        if bookkeeping.is_counts(key):
+            stored[key] = {s: int(item[s]["N"]) for s in STATUSES if s in item}
     fixes: dict[Key, dict[str, int]] = {}
     for key in set(truth) | set(stored):
         want = truth.get(key, Delta()).counts
@@ -266,7 +241,6 @@ def reconcile() -> dict[Key, dict[str, int]]:
         if diff:
             fixes[key] = diff
             delta = Delta(Tally(diff), truth.get(key, Delta()).name, truth.get(key, Delta()).task_index)
-            with db.translated():
-                Counter._get_connection().connection.dispatch("UpdateItem", _counter_update(key, delta)["Update"])
+            db.update_item(Bookkeeping, *key, actions=_counter_actions(delta))
             log.warning("reconcile fixed %s: %s", key, diff)
     return fixes

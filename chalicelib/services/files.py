@@ -10,7 +10,7 @@ from chalicelib import codec, db
 from chalicelib import validation as v
 from chalicelib.errors import Invalid
 from chalicelib.models import DatasetFile
-from chalicelib.models.tasks import name_key
+from chalicelib.models.tasks import NAME_KEY, name_key
 from chalicelib.services import listings, pages, store
 from chalicelib.services.store import attr
 
@@ -55,8 +55,7 @@ def add_file(dataset_id: str, task_id: str, record: dict[str, Any]) -> None:
     item = codec.encode_item(record)
     del item[codec.FLOATS]
     item.update(dataset_id={"S": dataset_id}, task_id={"S": task_id}, file_key={"S": _file_key(task_id)})
-    with db.translated():
-        DatasetFile._get_connection().put_item(dataset_id, item["file_key"]["S"], attributes=item)
+    db.put_item(DatasetFile, dataset_id, item["file_key"]["S"], attributes=item)
 
 
 def add_file_by_job(dataset_id: str, body: dict[str, Any]) -> str:
@@ -66,7 +65,7 @@ def add_file_by_job(dataset_id: str, body: dict[str, Any]) -> str:
     if not v.is_int(job_index):
         raise Invalid("job_index must be an integer")
     v.name(task_name, "task_name")
-    exact = attr("_name_key") == store.value(name_key(task_name, job_index))
+    exact = attr(NAME_KEY) == store.value(name_key(task_name, job_index))
     items = listings.dataset_items(dataset_id, [attr("task_id")], range_key_condition=exact)
     task = next(iter(items), None)
     if task is None:
@@ -88,7 +87,7 @@ def _items(dataset_id: str, task_id: str | None) -> list[dict[str, Any]]:
 def list_files(dataset_id: str, task_id: str | None = None, limit: int | None = None,
                cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """The file records of a dataset, or of one of its tasks (paged)."""
-    source = pages.pages_of(DatasetFile._get_connection().query, hash_key=dataset_id,
+    source = pages.pages_of(db.query, model=DatasetFile, hash_key=dataset_id,
                             range_key_condition=_of_task(task_id), consistent_read=True)
     page = pages.collect([source], frozenset({"dataset_id", "file_key"}), limit, cursor)
     return [codec.decode_item(item, _HIDDEN) for item in page.items], page.cursor
@@ -96,4 +95,4 @@ def list_files(dataset_id: str, task_id: str | None = None, limit: int | None = 
 
 def delete_files(dataset_id: str, task_id: str) -> None:
     keys = [{"dataset_id": i["dataset_id"], "file_key": i["file_key"]} for i in _items(dataset_id, task_id)]
-    db.batch_delete(DatasetFile, keys)
+    db.batch_write(DatasetFile, deletes=keys)

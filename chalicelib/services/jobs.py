@@ -2,8 +2,9 @@
 
 A request changes what it can within ``REQUEST_WORK_SECONDS`` (API Gateway gives 29 s; one
 status key takes about 1,000 writes/s on AWS, so 100,000 tasks cannot fit). The rest is written
-down before the request answers: a job item and its ids in chunks, in the counters table
-(``("job#<id>", "meta")``, ``("job#<id>", "chunk#NNNNN")``, listed under ``("jobs", "<id>")``).
+down before the request answers: a job item and its ids in chunks, in the bookkeeping table
+(keys in :mod:`chalicelib.models.bookkeeping`: a meta item, chunk items, and an entry in the list
+of running jobs).
 The ``run_jobs`` schedule (every ``JOBS_RATE_MINUTES``) takes chunks with a conditional write
 (a lease, so two runs never take the same chunk; an expired lease is taken again), applies them
 and records progress. ``GET /task_actions/jobs/{job_id}`` tells a client where a job stands.
@@ -23,7 +24,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import codec, config, db
 from chalicelib.errors import NotFound
-from chalicelib.models import Counter
+from chalicelib.models import Bookkeeping, bookkeeping
 from chalicelib.services import requirements, tasks
 from chalicelib.services.store import attr
 
@@ -74,34 +75,28 @@ def bulk_requirements(dataset_id: str, task_name: str, body: dict[str, Any]) -> 
     return _start("bulk_requirements", ids, body, dataset_id)
 
 
-def _conn():
-    return Counter._get_connection()
-
-
 def _create_job(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None, changed: int) -> str:
     job_id = uuid.uuid4().hex
-    pk, expires = f"job#{job_id}", {"N": str(int(time.time()) + TTL_SECONDS)}
+    expires = {"N": str(int(time.time()) + TTL_SECONDS)}
     chunks = _batches(ids, CHUNK)
-    with db.translated():
-        for n, chunk in enumerate(chunks):
-            _conn().put_item(pk, f"chunk#{n:05d}", attributes={
-                "ids": {"L": [{"S": i} for i in chunk]}, "state": {"S": "pending"}, "ttl": expires})
-        meta = {"kind": {"S": kind}, "payload": codec.encode(payload), "state": {"S": "running"},
-                "total": {"N": str(len(ids) + changed)}, "changed": {"N": str(changed)},
-                "chunks": {"N": str(len(chunks))}, "done_chunks": {"N": "0"}, "ttl": expires,
-                "created": {"N": str(int(time.time()))}}
-        if dataset_id is not None:
-            meta["dataset_id"] = {"S": dataset_id}
-        _conn().put_item(pk, "meta", attributes=meta)
-        _conn().put_item("jobs", job_id, attributes={"ttl": expires})  # listed last: it is complete
+    for n, chunk in enumerate(chunks):
+        db.put_item(Bookkeeping, *bookkeeping.job_chunk(job_id, n), attributes={
+            "ids": {"L": [{"S": i} for i in chunk]}, "state": {"S": "pending"}, "ttl": expires})
+    meta = {"kind": {"S": kind}, "payload": codec.encode(payload), "state": {"S": "running"},
+            "total": {"N": str(len(ids) + changed)}, "changed": {"N": str(changed)},
+            "chunks": {"N": str(len(chunks))}, "done_chunks": {"N": "0"}, "ttl": expires,
+            "created": {"N": str(int(time.time()))}}
+    if dataset_id is not None:
+        meta["dataset_id"] = {"S": dataset_id}
+    db.put_item(Bookkeeping, *bookkeeping.job_meta(job_id), attributes=meta)
+    db.put_item(Bookkeeping, *bookkeeping.job_listing(job_id), attributes={"ttl": expires})  # last: it is complete
     log.info("%s job %s: %d ids left for the job runner", kind, job_id, len(ids))
     return job_id
 
 
 def job_state(job_id: str, dataset_id: str | None = None) -> dict[str, Any]:
     """``{"job", "state", "total", "changed", "remaining_chunks"}`` of a job (of a dataset)."""
-    with db.translated():
-        item = _conn().get_item(f"job#{job_id}", "meta", consistent_read=True).get("Item")
+    item = db.get_item(Bookkeeping, *bookkeeping.job_meta(job_id), consistent_read=True)
     if not item or (dataset_id is not None and item.get("dataset_id", {}).get("S") != dataset_id):
         raise NotFound(f"job {job_id} not found")
     return {
@@ -117,7 +112,7 @@ def run_jobs(seconds: float | None = None) -> int:
     """Apply pending chunks of every running job within ``seconds``; chunks applied."""
     deadline = time.monotonic() + (config.JOB_WORK_SECONDS if seconds is None else seconds)
     applied = 0
-    for item in db.query_all(Counter, "jobs"):
+    for item in db.query_all(Bookkeeping, bookkeeping.JOBS):
         job_id = item["sk"]["S"]
         applied += _run_job(job_id, deadline)
         if time.monotonic() > deadline:
@@ -126,36 +121,37 @@ def run_jobs(seconds: float | None = None) -> int:
 
 
 def _run_job(job_id: str, deadline: float) -> int:
-    pk = f"job#{job_id}"
-    meta = _conn().get_item(pk, "meta", consistent_read=True).get("Item")
+    meta = db.get_item(Bookkeeping, *bookkeeping.job_meta(job_id), consistent_read=True)
     if meta is None:
         return 0
     kind, dataset_id = meta["kind"]["S"], meta.get("dataset_id", {}).get("S")
     payload = codec.decode(meta["payload"])
     applied = 0
-    for chunk in db.query_all(Counter, pk, consistent_read=True,
-                              range_key_condition=Counter.sk.startswith("chunk#")):
+    chunks = Bookkeeping.sk.startswith(bookkeeping.CHUNK_PREFIX)
+    for chunk in db.query_all(Bookkeeping, bookkeeping.job_partition(job_id), consistent_read=True,
+                              range_key_condition=chunks):
         if chunk["state"]["S"] == "done" or time.monotonic() > deadline:
             continue
-        if not _lease(pk, chunk["sk"]["S"]):
+        key = (chunk["pk"]["S"], chunk["sk"]["S"])
+        if not _lease(key):
             continue
         ids = [i["S"] for i in chunk["ids"]["L"]]
         changed = sum(_apply(kind, batch, payload, dataset_id) for batch in _batches(ids, BATCH))
-        _finish_chunk(pk, chunk["sk"]["S"], changed)
+        _finish_chunk(job_id, key, changed)
         applied += 1
     _close_if_done(job_id)
     return applied
 
 
-def _lease(pk: str, sk: str) -> bool:
+def _lease(chunk: bookkeeping.Key) -> bool:
     """Take a chunk: pending, or running with an expired lease (a run that died)."""
     now = int(time.time())
     expired = (attr("state") == {"S": "running"}) & (attr("lease") < {"N": str(now)})
     condition = attr("ids").exists() & ((attr("state") == {"S": "pending"}) | expired)
     try:
-        _conn().update_item(pk, sk, actions=[attr("state").set({"S": "running"}),
-                                             attr("lease").set({"N": str(now + LEASE_SECONDS)})],
-                            condition=condition)
+        db.update_item(Bookkeeping, *chunk, actions=[attr("state").set({"S": "running"}),
+                                                     attr("lease").set({"N": str(now + LEASE_SECONDS)})],
+                       condition=condition)
     except UpdateError as error:
         if db.is_condition_failure(error):
             return False
@@ -163,15 +159,15 @@ def _lease(pk: str, sk: str) -> bool:
     return True
 
 
-def _finish_chunk(pk: str, sk: str, changed: int) -> None:
-    _conn().update_item(pk, sk, actions=[attr("state").set({"S": "done"})])
-    _conn().update_item(pk, "meta", actions=[attr("changed").add({"N": str(changed)}),
-                                             attr("done_chunks").add({"N": "1"})])
+def _finish_chunk(job_id: str, chunk: bookkeeping.Key, changed: int) -> None:
+    db.update_item(Bookkeeping, *chunk, actions=[attr("state").set({"S": "done"})])
+    db.update_item(Bookkeeping, *bookkeeping.job_meta(job_id), actions=[attr("changed").add({"N": str(changed)}),
+                                                                        attr("done_chunks").add({"N": "1"})])
 
 
 def _close_if_done(job_id: str) -> None:
     state = job_state(job_id)
     if state["remaining_chunks"] == 0 and state["state"] == "running":
-        _conn().update_item(f"job#{job_id}", "meta", actions=[attr("state").set({"S": "done"})])
-        _conn().delete_item("jobs", job_id)
+        db.update_item(Bookkeeping, *bookkeeping.job_meta(job_id), actions=[attr("state").set({"S": "done"})])
+        db.delete_item(Bookkeeping, *bookkeeping.job_listing(job_id))
         log.info("job %s done: %d changed of %d", job_id, state["changed"], state["total"])

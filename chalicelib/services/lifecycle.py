@@ -122,6 +122,6 @@ def _read(task_id: str) -> dict[str, Any]:
     if not v.TASK_ID_RE.match(task_id):
         raise Invalid(f"unknown task {task_id!r}")
     try:
-        return store.decode(store.get_item(task_id, [attr("status"), attr("requirements"), attr("_ft")]))
+        return store.document(store.get_item(task_id, store.projection(["status", "requirements"])))
     except NotFound:
         raise Invalid(f"unknown task {task_id}") from None

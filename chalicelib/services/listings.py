@@ -17,7 +17,7 @@ from pynamodb.expressions.condition import Condition
 from chalicelib import db
 from chalicelib.errors import Invalid
 from chalicelib.models import Task
-from chalicelib.models.tasks import STATUSES, status_keys
+from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, STATUSES, status_keys
 from chalicelib.services import pages, store
 from chalicelib.services.store import Doc, attr, value
 
@@ -34,15 +34,14 @@ def _sort_value(val: Any) -> tuple[int, Any]:
 
 def task_sources(status_filter: list[str], attributes: Any) -> tuple[list[pages.Source], frozenset[str]]:
     """The reads of ``GET /tasks``: one Query per status shard (highest priority first), or a Scan."""
-    conn = Task._get_connection()
     if not status_filter:
-        return [pages.pages_of(conn.scan, attributes_to_get=attributes)], frozenset({"task_id"})
+        return [pages.pages_of(db.scan, model=Task, attributes_to_get=attributes)], frozenset({"task_id"})
     sources = [
-        pages.pages_of(conn.query, hash_key=key, index_name=Task.by_status.Meta.index_name,
+        pages.pages_of(db.query, model=Task, hash_key=key, index_name=Task.by_status.Meta.index_name,
                        scan_index_forward=False, attributes_to_get=attributes)
         for status in status_filter for key in status_keys(status)
     ]
-    return sources, frozenset({"task_id", "_status_key", "priority"})
+    return sources, frozenset({"task_id", STATUS_KEY, "priority"})
 
 
 def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tuple[str, int]],
@@ -57,7 +56,7 @@ def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tupl
     attributes = store.projection(keys, [k for k, _ in sort])
     sources, key_names = task_sources(status_filter, attributes)
     page = pages.collect(sources, key_names, None if sort else limit, cursor)
-    docs = [store.decode(item) for item in page.items]
+    docs = [store.document(item) for item in page.items]
     for key, direction in reversed(sort):
         docs.sort(key=lambda d, k=key: _sort_value(d.get(k)), reverse=direction < 0)
     if sort and limit:
@@ -67,12 +66,12 @@ def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tupl
     return docs, page.cursor
 
 
-DATASET_KEYS = frozenset({"task_id", "dataset_id", "_name_key"})
+DATASET_KEYS = frozenset({"task_id", "dataset_id", NAME_KEY})
 
 
 def dataset_source(dataset_id: str, attributes: Any = None, filter_condition: Condition | None = None) -> pages.Source:
     """The dataset index's tasks of one dataset, as a pageable source."""
-    return pages.pages_of(Task._get_connection().query, hash_key=dataset_id,
+    return pages.pages_of(db.query, model=Task, hash_key=dataset_id,
                           index_name=Task.by_dataset.Meta.index_name,
                           attributes_to_get=attributes, filter_condition=filter_condition)
 
@@ -102,7 +101,7 @@ def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None,
         condition = clause if condition is None else condition & clause
     source = dataset_source(dataset_id, store.projection(keys, ["task_id"]), condition)
     page = pages.collect([source], DATASET_KEYS, limit, cursor)
-    docs = (store.decode(item, keys) for item in page.items)
+    docs = (store.document(item, keys) for item in page.items)
     return {doc["task_id"]: doc for doc in docs}, page.cursor
 
 
@@ -119,11 +118,11 @@ def status_summary(dataset_id: str, limit: int | None = None,
 
 def task_stats(dataset_id: str) -> dict[str, dict[str, Any]]:
     """Per task name over the dataset's complete tasks: counts, hours, efficiency."""
-    fields = ["name", "task_index", "requirements", "walltime", "walltime_err", "_ft"]
-    items = dataset_items(dataset_id, [attr(f) for f in fields], attr("status") == value("complete"))
+    fields = store.projection(["name", "task_index", "requirements", "walltime", "walltime_err"])
+    items = dataset_items(dataset_id, fields, attr("status") == value("complete"))
     by_name: dict[str, dict[str, Any]] = {}
     for item in items:
-        doc = store.decode(item)
+        doc = store.document(item)
         entry = by_name.setdefault(doc.get("name"), {"index": doc.get("task_index"), "hrs": [], "err": 0.0, "gpu": 0})
         entry["index"] = _min_index(entry["index"], doc.get("task_index"))
         entry["hrs"].append(_number(doc.get("walltime")))

@@ -121,13 +121,11 @@ def collect(sources: list[Source], key_names: frozenset[str], limit: int | None,
 
 
 def pages_of(read: Callable[..., dict[str, Any]], **kwargs: Any) -> Source:
-    """A source over one PynamoDB Query or Scan call (``read(exclusive_start_key=, limit=)``)."""
+    """A source over one Query or Scan call (``read(exclusive_start_key=, limit=, **kwargs)``, e.g.
+    :func:`chalicelib.db.query` with ``model=`` and ``hash_key=``)."""
 
     def source(start: dict[str, Any] | None, limit: int | None) -> tuple[list[Item], dict[str, Any] | None]:
-        from chalicelib import db
-
-        with db.translated():
-            page = read(exclusive_start_key=start, limit=limit, **kwargs)
+        page = read(exclusive_start_key=start, limit=limit, **kwargs)
         return page.get("Items", []), page.get("LastEvaluatedKey")
 
     return source

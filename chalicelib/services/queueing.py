@@ -46,7 +46,7 @@ def _move(task_id: str) -> bool:
 def _dependencies_met(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The candidates whose ``depends`` are all complete (one batched read for the batch)."""
     wanted = {
-        dep for item in items for dep in store.decode(item).get("depends") or []
+        dep for item in items for dep in store.document(item).get("depends") or []
         if isinstance(dep, str) and v.TASK_ID_RE.match(dep)
     }
     complete = {
@@ -55,7 +55,7 @@ def _dependencies_met(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     }
     out = []
     for item in items:
-        depends = store.decode(item).get("depends") or []
+        depends = store.document(item).get("depends") or []
         if isinstance(depends, list) and all(isinstance(d, str) and d in complete for d in depends):
             out.append(item)
     return out
@@ -69,7 +69,7 @@ def queue_tasks(num_tasks: int, check_depends: bool = False, max_scanned: int | 
     """
     deadline = time.monotonic() + seconds if seconds is not None else None
     moved = 0
-    attributes = [attr("task_id"), attr("priority"), attr("depends"), attr("_ft")]
+    attributes = store.projection(["task_id", "priority", "depends"])
     cursor = PriorityCursor("waiting", min(PAGE_SIZE, max(num_tasks, 10)), attributes=attributes)
     while moved < num_tasks and (max_scanned is None or cursor.scanned < max_scanned):
         if deadline is not None and time.monotonic() > deadline:

@@ -18,7 +18,7 @@ from pynamodb.expressions.condition import Condition
 from chalicelib import db
 from chalicelib import validation as v
 from chalicelib.errors import Invalid, NotFound, Unavailable
-from chalicelib.models.tasks import name_key
+from chalicelib.models.tasks import NAME_KEY, name_key
 from chalicelib.services import listings, store
 from chalicelib.services.store import attr, value
 
@@ -119,7 +119,7 @@ def apply_raise(task_id: str, read: Callable[[], dict[str, Any]], new_values: Ra
 
 
 def _requirements_of(task_id: str) -> dict[str, Any]:
-    doc = store.decode(store.get_item(task_id, [attr("requirements")]))
+    doc = store.document(store.get_item(task_id, [attr("requirements")]))
     reqs = doc.get("requirements")
     return reqs if isinstance(reqs, dict) else {}
 
@@ -147,7 +147,7 @@ def tasks_named(dataset_id: str, task_name: str) -> list[str]:
     prefix = name_key(task_name, 0)[: -len("0")]
     items = listings.dataset_items(
         dataset_id, [attr("task_id")], attr("name") == value(task_name),
-        range_key_condition=attr("_name_key").startswith(prefix),
+        range_key_condition=attr(NAME_KEY).startswith(prefix),
     )
     ids = [item["task_id"]["S"] for item in items]
     if not ids:

@@ -50,8 +50,9 @@ def exists() -> Condition:
     return attr("task_id").exists()
 
 
-def decode(item: dict[str, Any], keys: Iterable[str] | None = None, keep_task_id: bool = True) -> Doc:
-    """A task item as the client's document, projected to ``keys`` when given."""
+def document(item: dict[str, Any], keys: Iterable[str] | None = None, keep_task_id: bool = True) -> Doc:
+    """A task item as the client's document (internal attributes dropped), projected to ``keys``
+    when given."""
     doc = codec.decode_item(item, INTERNAL)
     if keys is not None:
         wanted = set(keys)
@@ -71,9 +72,7 @@ def projection(keys: list[str] | None, extra: Iterable[str] = ()) -> list[Path] 
 
 def get_item(task_id: str, attributes: list[Path] | None = None) -> dict[str, Any]:
     """The raw item of a task (strongly consistent), or ``NotFound``."""
-    with db.translated():
-        answer = Task._get_connection().get_item(task_id, consistent_read=True, attributes_to_get=attributes)
-    item = answer.get("Item")
+    item = db.get_item(Task, task_id, consistent_read=True, attributes=attributes)
     if not item:
         raise NotFound(f"task {task_id} not found")
     return item
@@ -82,13 +81,9 @@ def get_item(task_id: str, attributes: list[Path] | None = None) -> dict[str, An
 def update(task_id: str, actions: list[Action], condition: Condition | None = None,
            return_values: str = "NONE") -> dict[str, Any]:
     """One UpdateItem; raises PynamoDB's ``UpdateError`` when the condition fails."""
-    with db.translated():
-        return Task._get_connection().update_item(
-            task_id, actions=actions, condition=condition, return_values=return_values
-        )
+    return db.update_item(Task, task_id, actions=actions, condition=condition, return_values=return_values)
 
 
 def put_new(task_id: str, item: dict[str, Any]) -> None:
     """Create a task item; the id must be new."""
-    with db.translated():
-        Task._get_connection().put_item(task_id, attributes=item, condition=attr("task_id").does_not_exist())
+    db.put_item(Task, task_id, attributes=item, condition=attr("task_id").does_not_exist())

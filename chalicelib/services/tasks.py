@@ -73,18 +73,7 @@ def create_task(body: dict[str, Any]) -> str:
         raise Invalid(f"missing required keys: {', '.join(missing)}")
     check_known_keys(body)
     task_id = uuid.uuid4().hex
-    doc = {
-        **body,
-        "status": body.get("status", "waiting"),
-        "priority": body.get("priority", 1.0),
-        **SERVER_DEFAULTS,
-        "task_id": task_id,
-        "status_changed": store.now(),
-    }
-    item = _encode(doc)
-    item[STATUS_KEY] = {"S": status_key(doc["status"], task_id)}
-    item[NAME_KEY] = {"S": name_key(doc["name"], doc["job_index"])}
-    store.put_new(task_id, item)
+    store.put_new(task_id, new_item(body, task_id))
     return task_id
 
 
@@ -95,13 +84,13 @@ def get_task(task_id: str, keys: list[str] | None = None, dataset_id: str | None
     item = store.get_item(task_id, store.projection(keys, extra))
     if dataset_id is not None and item.get("dataset_id", {}).get("S") != dataset_id:
         raise NotFound(f"task {task_id} not found in dataset {dataset_id}")
-    return store.decode(item, keys, keep_task_id=False)
+    return store.document(item, keys, keep_task_id=False)
 
 
 def patch_task(task_id: str, body: dict[str, Any]) -> Doc:
     """Merge top-level keys into a task and return the whole task.
 
-    The index keys derived from the body are rewritten with it. ``_name_key`` needs both
+    The index keys derived from the body are rewritten with it. The dataset index's key needs both
     ``name`` and ``job_index``: when the body has only one, the other is read and the write is
     conditioned on it being unchanged (retried if a concurrent PATCH changed it).
     """
@@ -121,7 +110,7 @@ def patch_task(task_id: str, body: dict[str, Any]) -> Doc:
                 raise
             store.get_item(task_id, [attr("task_id")])  # NotFound if it is gone
             continue
-        return store.decode(answer["Attributes"])
+        return store.document(answer["Attributes"])
     raise Invalid("task changed concurrently, retry")
 
 
@@ -142,7 +131,7 @@ def _patch_actions(task_id: str, body: dict[str, Any]):
     if "name" in body or "job_index" in body:
         name, job_index = body.get("name"), body.get("job_index")
         if name is None or job_index is None:
-            current = store.decode(store.get_item(task_id, [attr("name"), attr("job_index"), attr(codec.FLOATS)]))
+            current = store.document(store.get_item(task_id, [attr("name"), attr("job_index"), attr(codec.FLOATS)]))
             if name is None:
                 name = current["name"]
                 condition &= attr("name") == value(name)
@@ -213,3 +202,21 @@ def bulk_set_status(ids: list[str], status: str, dataset_id: str | None = None, 
     if not changed and require_match:
         raise NotFound("no matching tasks")
     return changed
+
+
+def new_item(body: dict[str, Any], task_id: str) -> dict[str, Any]:
+    """A new task's item exactly as it is stored: the client's keys, the server's defaults and
+    fields, and the derived index keys. Shared with the benchmark, which seeds tables with items
+    no different from the service's own; the caller has validated ``body``."""
+    doc = {
+        **body,
+        "status": body.get("status", "waiting"),
+        "priority": body.get("priority", 1.0),
+        **SERVER_DEFAULTS,
+        "task_id": task_id,
+        "status_changed": store.now(),
+    }
+    item = _encode(doc)
+    item[STATUS_KEY] = {"S": status_key(doc["status"], task_id)}
+    item[NAME_KEY] = {"S": name_key(doc["name"], doc["job_index"])}
+    return item

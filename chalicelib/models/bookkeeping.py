@@ -1,0 +1,88 @@
+"""The bookkeeping table (deployed as the counters table): hash ``pk``, range ``sk``, TTL ``ttl``.
+
+It holds what the service keeps about its tasks rather than the tasks themselves; this module
+owns every key of it, so no other module spells one:
+
+* counts, kept by the tasks stream (one number attribute a status):
+  ``("all", "status")`` for the whole table, ``("ds#<dataset_id>", "status")`` for one dataset,
+  ``("ds#<dataset_id>", "name#<name>")`` for one task name of a dataset, with ``name`` and
+  ``task_index`` for ordering;
+* ``("applied#<eventID>", "-")``: a stream record already counted, written in the same
+  transaction as its counts (``ttl`` expires it after the stream's 24 h retention);
+* bulk jobs: ``("job#<id>", "meta")`` (kind, payload, progress), its ids in
+  ``("job#<id>", "chunk#NNNNN")``, and the running jobs listed under ``("jobs", "<id>")``;
+* ``("consumer", "<stream>#<shard id>")``: where ``make run``'s stream consumer stopped reading.
+
+The table keeps its deployed name, logical id and ``COUNTERS_TABLE`` setting: it is retained data.
+"""
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+
+from chalicelib import config
+from chalicelib.models.base import BaseMeta, BaseModel
+
+Key = tuple[str, str]
+
+ALL_COUNTS: Key = ("all", "status")
+_DATASET = "ds#"
+#: Range key prefixes: a dataset's name count items, a job's chunks.
+NAME_COUNTS_PREFIX = "name#"
+CHUNK_PREFIX = "chunk#"
+JOBS = "jobs"
+CONSUMER = "consumer"
+
+
+class Bookkeeping(BaseModel):
+    class Meta(BaseMeta):
+        table_name = config.COUNTERS_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    ttl = NumberAttribute(null=True)
+
+
+def dataset_partition(dataset_id: str) -> str:
+    """The hash key of every count item of one dataset (one Query reads its names)."""
+    return f"{_DATASET}{dataset_id}"
+
+
+def dataset_counts(dataset_id: str) -> Key:
+    return (dataset_partition(dataset_id), "status")
+
+
+def name_counts(dataset_id: str, name: str) -> Key:
+    return (dataset_partition(dataset_id), f"{NAME_COUNTS_PREFIX}{name}")
+
+
+def is_name_counts(key: Key) -> bool:
+    return key[1].startswith(NAME_COUNTS_PREFIX)
+
+
+def is_counts(key: Key) -> bool:
+    """Whether an item of this table is a count item (reconciliation compares only those)."""
+    return key[0] == ALL_COUNTS[0] or key[0].startswith(_DATASET)
+
+
+def applied_marker(event_id: str) -> Key:
+    return (f"applied#{event_id}", "-")
+
+
+def job_partition(job_id: str) -> str:
+    return f"job#{job_id}"
+
+
+def job_meta(job_id: str) -> Key:
+    return (job_partition(job_id), "meta")
+
+
+def job_chunk(job_id: str, n: int) -> Key:
+    return (job_partition(job_id), f"{CHUNK_PREFIX}{n:05d}")
+
+
+def job_listing(job_id: str) -> Key:
+    """A running job's entry in the list the job runner reads."""
+    return (JOBS, job_id)
+
+
+def consumer_checkpoint(stream_arn: str, shard_id: str) -> Key:
+    return (CONSUMER, f"{stream_arn.rsplit('/', 1)[-1]}#{shard_id}")

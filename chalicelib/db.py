@@ -43,6 +43,25 @@ _THROTTLED = {
 }
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
+#: botocore's adaptive retry mode: exponential backoff with jitter, and a client-side rate
+#: limiter that slows down under throttling; 6 attempts in all, then the caller answers 503.
+RETRIES = {"mode": "adaptive", "total_max_attempts": 6}
+
+
+class RetryingModel(Model):
+    """The base of our models: their connections retry with :data:`RETRIES`.
+
+    PynamoDB takes a retry configuration only from a global settings file, not from ``Meta``, so
+    it is set on each model's connection before its client exists; PynamoDB's private
+    ``_get_connection`` is the one place every connection of a model passes through (the
+    model's own class methods, such as ``exists`` and ``create_table``, included).
+    """
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:  # type: ignore[override]
+        connection = super()._get_connection()
+        connection.connection._retry_configuration = RETRIES
+        return connection
 
 
 def _cause(error: BaseException) -> BaseException:
@@ -105,7 +124,7 @@ def table(model: type[Model]) -> TableConnection:
     client keys, so items are read and written as raw attribute maps through the public
     ``TableConnection`` API. PynamoDB offers no public way to get the model's own connection,
     and it must be that one: it knows the table's key schema and carries our retry
-    configuration (:mod:`chalicelib.models.base`).
+    configuration (:class:`RetryingModel`).
     """
     return model._get_connection()
 

@@ -19,7 +19,8 @@ The table keeps its deployed name, logical id and ``COUNTERS_TABLE`` setting: it
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
 from chalicelib import config
-from chalicelib.models.base import BaseMeta, BaseModel
+from chalicelib.db import RetryingModel
+from chalicelib.models.base import BaseMeta
 
 Key = tuple[str, str]
 
@@ -32,7 +33,7 @@ JOBS = "jobs"
 CONSUMER = "consumer"
 
 
-class Bookkeeping(BaseModel):
+class Bookkeeping(RetryingModel):
     class Meta(BaseMeta):
         table_name = config.COUNTERS_TABLE
 

@@ -8,10 +8,11 @@ in the order they were added.
 from pynamodb.attributes import UnicodeAttribute
 
 from chalicelib import config
-from chalicelib.models.base import BaseMeta, BaseModel
+from chalicelib.db import RetryingModel
+from chalicelib.models.base import BaseMeta
 
 
-class DatasetFile(BaseModel):
+class DatasetFile(RetryingModel):
     class Meta(BaseMeta):
         table_name = config.FILES_TABLE
 

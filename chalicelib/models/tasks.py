@@ -19,7 +19,8 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib import codec, config
-from chalicelib.models.base import BaseMeta, BaseModel
+from chalicelib.db import RetryingModel
+from chalicelib.models.base import BaseMeta
 
 STATUSES = ("idle", "waiting", "queued", "processing", "reset", "suspended", "failed", "complete")
 STATUS_KEY = "_status_key"
@@ -62,7 +63,7 @@ class DatasetIndex(GlobalSecondaryIndex):
     name_key = UnicodeAttribute(range_key=True, attr_name=NAME_KEY)
 
 
-class Task(BaseModel):
+class Task(RetryingModel):
     """A task. Only the attributes that keys and conditions name are declared."""
 
     class Meta(BaseMeta):

@@ -49,6 +49,13 @@ class Unavailable(DomainError):
     """The database is throttling or unreachable after retries (503)."""
 
 
+class Contended(Unavailable):
+    """A task changed under every attempt of a read-modify-write (503: retry shortly)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"too many concurrent changes to task {task_id}, retry")
+
+
 _STATUS = {
     Invalid: 400,
     Unauthenticated: 401,

@@ -218,6 +218,12 @@ _RESERVED = "|".join(re.escape(name) for name in sorted(INTERNAL))
 KEY = rf"(?!(?:{_RESERVED})$)[^\[\]|=]{{1,64}}"
 #: DynamoDB's limit on an attribute name in an expression.
 MAX_KEY_BYTES = 255
+#: DynamoDB caps an expression at 4 KB and 300 operators: an offer's requirement becomes up to
+#: ~10 operators, a PATCH key two SET/REMOVE clauses. Measured on DynamoDB Local: an offer of 30
+#: string requirements with every filter, or a PATCH of 200 keys, is refused; moto's expression
+#: parser already fails near 75 PATCH keys. tests/test_hardening.py runs the largest allowed.
+MAX_OFFER_KEYS = 24
+MAX_PATCH_KEYS = 64
 KEY_LIST = {"type": "string", "pattern": rf"^{KEY}(\|{KEY}){{0,99}}$", "description": "|-separated keys",
             "x-parse": "pipe-list"}
 SORT_LIST = {"type": "string", "pattern": rf"^{KEY}(=-?1)?(\|{KEY}(=-?1)?){{0,99}}$",
@@ -264,7 +270,7 @@ TASK = {
 }
 NEW_TASK = {"type": "object", "required": list(REQUIRED), "properties": TASK_FIELDS,
             "propertyNames": TASK_KEYS, "additionalProperties": VALUE}
-TASK_CHANGES = {"type": "object", "minProperties": 1, "properties": TASK_FIELDS,
+TASK_CHANGES = {"type": "object", "minProperties": 1, "maxProperties": MAX_PATCH_KEYS, "properties": TASK_FIELDS,
                 "propertyNames": {"pattern": rf"^(?!task_id$){KEY}$", "maxBytes": MAX_KEY_BYTES,
                                   "errorMessage": {"pattern": "key {value!r} cannot be changed or is not allowed"}},
                 "additionalProperties": VALUE}
@@ -316,21 +322,53 @@ def _reject_constant(name: str) -> Any:
     raise Invalid(f"{name} is not allowed in JSON")
 
 
+#: A ``\uD800``-``\uDFFF`` escape: JSON allows it alone, but it is no character.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json(raw: bytes | None) -> Any:
     """A request body's JSON value, whatever its Content-Type (``{}`` for an empty body); JSON's
-    NaN/Infinity extensions are refused."""
+    NaN/Infinity extensions and strings that are not text (lone UTF-16 surrogates: valid JSON
+    escapes that no store or encoder accepts) are refused."""
     if raw is not None and len(raw) > MAX_BODY_BYTES:
         raise TooLarge("request body too large")
     if not raw or not raw.strip():
         return {}
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant)
     except Invalid:
         raise
     except (ValueError, UnicodeDecodeError):
         raise Invalid("malformed JSON body") from None
     except RecursionError:
         raise Invalid("JSON body nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(raw):  # only then can a parsed string hold a lone surrogate
+        _check_text(value, "body")
+    return value
+
+
+def is_text(text: str) -> bool:
+    """Whether ``text`` is Unicode scalar values only (encodable as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(value: Any, where: str) -> None:
+    stack = [(value, where)]
+    while stack:
+        item, place = stack.pop()
+        if isinstance(item, str) and not is_text(item):
+            raise Invalid(f"{place} holds a lone UTF-16 surrogate: not valid text")
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if not is_text(key):
+                    raise Invalid(f"{place} has a key with a lone UTF-16 surrogate: not valid text")
+                stack.append((sub, f"{place}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{place}[{i}]") for i, sub in enumerate(item))
 
 
 @dataclass(frozen=True)
@@ -369,6 +407,9 @@ class Operation:
 
     def accept(self, path: dict[str, str], query: dict[str, str], raw_body: bytes | None) -> Call:
         """The request's input checked (path, query, then body) and typed, or the first failure."""
+        for name, text in [*path.items(), *query.items()]:
+            if not is_text(text):
+                raise Invalid(f"parameter {name} is not valid text")
         for name, text in path.items():
             _check_path(self.path_schema(name), text, name)
         return Call(self._query(query), None if self.body is None else self._body(raw_body))

@@ -66,7 +66,7 @@ def _equal_or_listed(path: Any, val: Any) -> Condition:
 
 
 def requirement_matches(key: str, offered: Any) -> Condition:
-    """The condition that a task's requirement ``key`` fits the offered value (SEMANTICS.md)."""
+    """The condition that a task's requirement ``key`` fits the offered value (IceProd 2's rules)."""
     path = attr("requirements", key)
     if key == "gpu" and codec.is_number(offered) and offered > 0:
         if offered < 1:

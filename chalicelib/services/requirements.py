@@ -16,7 +16,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import codec, db
-from chalicelib.errors import NotFound, Unavailable
+from chalicelib.errors import Contended, NotFound
 from chalicelib.models.tasks import name_key
 from chalicelib.services import listings, store
 from chalicelib.services.store import attr, value
@@ -113,7 +113,7 @@ def apply_raise(task_id: str, read: Callable[[], dict[str, Any]], new_values: Ra
         except UpdateError as error:
             if not db.is_condition_failure(error):
                 raise
-    raise Unavailable("task changed concurrently too often, retry")
+    raise Contended(task_id)
 
 
 def _requirements_of(task_id: str) -> dict[str, Any]:

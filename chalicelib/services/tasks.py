@@ -9,7 +9,7 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import codec, db
-from chalicelib.errors import Invalid, NotFound
+from chalicelib.errors import Contended, Invalid, NotFound
 from chalicelib.models import Task
 from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, name_key, status_key
 from chalicelib.services import store
@@ -58,12 +58,13 @@ def create_task(body: dict[str, Any]) -> str:
 
 
 def get_task(task_id: str, keys: list[str] | None = None, dataset_id: str | None = None) -> Doc:
-    """One task (of ``dataset_id`` when given), projected to ``keys``."""
-    extra = ("dataset_id",) if dataset_id is not None else ()
+    """One task (of ``dataset_id`` when given), projected to ``keys``; the dataset route keeps
+    ``task_id`` in every projection, as IceProd 2 does on all its dataset routes."""
+    extra = ("dataset_id", "task_id") if dataset_id is not None else ()
     item = store.get_item(task_id, store.projection(keys, extra))
     if dataset_id is not None and item.get("dataset_id", {}).get("S") != dataset_id:
         raise NotFound(f"task {task_id} not found in dataset {dataset_id}")
-    return store.decode(item, keys, keep_task_id=False)
+    return store.decode(item, keys, keep_task_id=dataset_id is not None)
 
 
 def patch_task(task_id: str, body: dict[str, Any]) -> Doc:
@@ -84,7 +85,7 @@ def patch_task(task_id: str, body: dict[str, Any]) -> Doc:
             store.get_item(task_id, [attr("task_id")])  # NotFound if it is gone
             continue
         return store.decode(answer["Attributes"])
-    raise Invalid("task changed concurrently, retry")
+    raise Contended(task_id)
 
 
 def _patch_actions(task_id: str, body: dict[str, Any]):

@@ -4,11 +4,11 @@ from chalice import Chalice
 
 from chalicelib import observability
 from chalicelib.events import handlers
-from chalicelib.routes import actions, api, counts, datasets, files, tasks
+from chalicelib.routes import actions, counts, datasets, files, middleware, tasks
 
 app = Chalice(app_name="iceprod-tasks")
 observability.setup_logging()
-app.register_blueprint(api.framework)
+app.register_blueprint(middleware.http)
 app.register_blueprint(tasks.bp)
 app.register_blueprint(datasets.bp)
 app.register_blueprint(files.bp)

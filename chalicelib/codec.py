@@ -26,6 +26,16 @@ from chalicelib.errors import Invalid
 
 AttributeValue = dict[str, Any]
 
+
+def is_int(value: Any) -> bool:
+    """A JSON integer (a bool is not one, though Python says so)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
 FLOATS = "_ft"
 #: Fields that are floats by schema, whatever the stored number looks like.
 FLOAT_FIELDS = frozenset(

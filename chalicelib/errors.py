@@ -1,7 +1,7 @@
 """Domain errors, and the one place that turns them into HTTP answers.
 
 Services raise these (never Chalice errors, never status codes); the route decorator in
-:mod:`chalicelib.routes.api` and the HTTP middleware call :func:`error_response`.
+:mod:`chalicelib.routes.endpoint` and the HTTP middleware call :func:`error_response`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,16 @@ class DomainError(Exception):
 
 class Invalid(DomainError):
     """The request is malformed or breaks a rule (400)."""
+
+
+class AnswerTooLarge(Invalid):
+    """The complete answer would not fit what the function may return (400: page it)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the answer exceeds the 6 MB a Lambda may return: page through it with ?limit=N "
+            'and follow the Link: <...>; rel="next" header'
+        )
 
 
 class Unauthenticated(DomainError):
@@ -37,6 +47,13 @@ class TooLarge(DomainError):
 
 class Unavailable(DomainError):
     """The database is throttling or unreachable after retries (503)."""
+
+
+class Contended(Unavailable):
+    """A task changed under every attempt of a read-modify-write (503: retry shortly)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"too many concurrent changes to task {task_id}, retry")
 
 
 _STATUS = {

@@ -1,23 +1,47 @@
 """The API described once: request and response schemas that validate requests and make the
 OpenAPI 3 document served at ``GET /openapi.json``.
 
-Each route declares its query parameters, body and answers where it is registered
-(:func:`chalicelib.routes.api.endpoint`); the registry here keeps them. Validation covers the
-JSON-Schema subset used below, with the service's strictness: a bool is not a number, ``1.0`` is
-not an integer. Services still check what a schema cannot say (an existing task, a status
-transition, id shapes).
+Each route declares its path and query parameters, body and answer where it is registered
+(:func:`chalicelib.routes.endpoint.endpoint`); the registry here keeps them. The schema is the
+only shape check of a request: services trust the typed values they get and check only what a
+schema cannot say (the task exists, the transition is allowed, the key is not reserved).
+
+The checker implements the JSON-Schema subset in :data:`KEYWORDS` with the service's strictness (a
+bool is not a number, ``1.0`` is not an integer), and refuses at registration a schema using any
+other keyword, so nothing declared is silently unchecked. Two extensions let a protocol dictate
+its answers: ``errorMessage`` (as ajv-errors: a string replaces every failure of the schema, a
+mapping replaces the failure of one keyword; ``{key}`` and ``{value}`` are filled in), and the
+order of checks, which is the order of ``allOf``, then ``required``, then ``properties`` as
+declared, then the other keys. ``maxBytes`` limits a string's UTF-8 length (index keys are
+limited in bytes). ``x-parse`` names how a query parameter's text becomes a value, ``x-status``
+the status a failing path parameter answers (404: an id the service cannot have issued names
+nothing). Private keywords (``x-...``, ``errorMessage``) are left out of the published document.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.errors import Invalid
-from chalicelib.models.tasks import STATUSES
+from chalicelib.errors import Invalid, NotFound, TooLarge
+from chalicelib.models.tasks import INTERNAL, STATUSES
+from chalicelib.services.tasks import MAX_BULK_IDS, REQUIRED
 
 Schema = dict[str, Any]
+
+KEYWORDS = frozenset({
+    "type", "enum", "minLength", "maxLength", "maxBytes", "pattern", "minimum", "maximum",
+    "minItems", "maxItems", "items", "required", "properties", "additionalProperties",
+    "propertyNames", "minProperties", "maxProperties", "anyOf", "allOf",
+    "description", "default", "errorMessage", "x-parse", "x-status",
+})
+_PRIVATE = ("errorMessage", "x-parse", "x-status")
+_SUBSCHEMA_MAPS = ("properties",)
+_SUBSCHEMAS = ("items", "propertyNames")
+_SUBSCHEMA_LISTS = ("anyOf", "allOf")
 
 
 def _is_type(value: Any, kind: str) -> bool:
@@ -29,61 +53,157 @@ def _is_type(value: Any, kind: str) -> bool:
                               "null": type(None)}[kind])
 
 
+def verify(schema: Schema, where: str = "schema") -> None:
+    """Refuse (at registration) a schema that uses a keyword the checker does not implement."""
+    unknown = set(schema) - KEYWORDS
+    if unknown:
+        raise ValueError(f"{where}: unsupported schema keywords {sorted(unknown)}")
+    for name in _SUBSCHEMA_MAPS:
+        for key, sub in schema.get(name, {}).items():
+            verify(sub, f"{where}.{name}.{key}")
+    for name in _SUBSCHEMAS:
+        if name in schema:
+            verify(schema[name], f"{where}.{name}")
+    for name in _SUBSCHEMA_LISTS:
+        for i, sub in enumerate(schema.get(name, ())):
+            verify(sub, f"{where}.{name}[{i}]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        verify(schema["additionalProperties"], f"{where}.additionalProperties")
+    if schema.get("x-parse") is not None and schema["x-parse"] not in PARSERS:
+        raise ValueError(f"{where}: unknown x-parse {schema['x-parse']!r}")
+
+
+def _fail(schema: Schema, keyword: str, message: str, **details: Any) -> Invalid:
+    """The failure of ``keyword``: the schema's own message for it when it has one."""
+    custom = schema.get("errorMessage")
+    if isinstance(custom, dict) and keyword in custom:
+        message = custom[keyword].format(**details)
+    return Invalid(message)
+
+
 def check(schema: Schema, value: Any, where: str = "body") -> None:
     """``Invalid`` naming the first place where ``value`` breaks ``schema``."""
-    if "anyOf" in schema:
-        for option in schema["anyOf"]:
-            try:
-                check(option, value, where)
-                return
-            except Invalid:
-                continue
-        raise Invalid(f"{where} has none of the allowed forms")
+    try:
+        _check(schema, value, where)
+    except Invalid:
+        if isinstance(schema.get("errorMessage"), str):
+            raise Invalid(schema["errorMessage"].format(value=value)) from None
+        raise
+
+
+def _check(schema: Schema, value: Any, where: str) -> None:
+    for sub in schema.get("allOf", ()):
+        check(sub, value, where)
+    if "anyOf" in schema and not _any_of(schema["anyOf"], value, where):
+        raise _fail(schema, "anyOf", f"{where} has none of the allowed forms", value=value)
     kinds = schema.get("type")
     if kinds is not None:
         kinds = [kinds] if isinstance(kinds, str) else kinds
         if not any(_is_type(value, k) for k in kinds):
-            raise Invalid(f"{where} must be of type {' or '.join(kinds)}")
+            raise _fail(schema, "type", f"{where} must be of type {' or '.join(kinds)}", value=value)
     if "enum" in schema and value not in schema["enum"]:
-        raise Invalid(f"{where} must be one of {', '.join(map(str, schema['enum']))}")
+        raise _fail(schema, "enum", f"{where} must be one of {', '.join(map(str, schema['enum']))}", value=value)
     if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
-            raise Invalid(f"{where} must hold {schema.get('minLength', 0)} to {schema.get('maxLength')} characters")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            raise Invalid(f"{where} does not match {schema['pattern']}")
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise Invalid(f"{where} must be at least {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise Invalid(f"{where} must be at most {schema['maximum']}")
+        _check_string(schema, value, where)
+    elif _is_type(value, "number"):
+        _check_number(schema, value, where)
     elif isinstance(value, list):
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
-            raise Invalid(f"{where} must hold {schema.get('minItems', 0)} to {schema.get('maxItems')} items")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                check(schema["items"], item, f"{where}[{i}]")
+        _check_array(schema, value, where)
     elif isinstance(value, dict):
         _check_object(schema, value, where)
 
 
+def _any_of(options: list[Schema], value: Any, where: str) -> bool:
+    for option in options:
+        try:
+            check(option, value, where)
+        except Invalid:
+            continue
+        return True
+    return False
+
+
+def _bounds(low: int, high: int | None, unit: str) -> str:
+    return f"at least {low} {unit}" if high is None else f"{low} to {high} {unit}"
+
+
+def _check_string(schema: Schema, value: str, where: str) -> None:
+    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    if len(value) < low or (high is not None and len(value) > high):
+        raise _fail(schema, "maxLength" if len(value) >= low else "minLength",
+                    f"{where} must hold {_bounds(low, high, 'characters')}", value=value)
+    if "maxBytes" in schema and len(value.encode("utf-8", "surrogatepass")) > schema["maxBytes"]:
+        raise _fail(schema, "maxBytes", f"{where} must be at most {schema['maxBytes']} bytes in UTF-8", value=value)
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        raise _fail(schema, "pattern", f"{where} is not of the expected form", value=value)
+
+
+def _check_number(schema: Schema, value: float, where: str) -> None:
+    if "minimum" in schema and value < schema["minimum"]:
+        raise _fail(schema, "minimum", f"{where} must be at least {schema['minimum']}", value=value)
+    if "maximum" in schema and value > schema["maximum"]:
+        raise _fail(schema, "maximum", f"{where} must be at most {schema['maximum']}", value=value)
+
+
+def _check_array(schema: Schema, value: list[Any], where: str) -> None:
+    low, high = schema.get("minItems", 0), schema.get("maxItems")
+    if len(value) < low or (high is not None and len(value) > high):
+        raise _fail(schema, "maxItems" if len(value) >= low else "minItems",
+                    f"{where} must hold {_bounds(low, high, 'items')}", value=value)
+    if "items" in schema:
+        for i, item in enumerate(value):
+            check(schema["items"], item, f"{where}[{i}]")
+
+
 def _check_object(schema: Schema, value: dict[str, Any], where: str) -> None:
     if len(value) < schema.get("minProperties", 0):
-        raise Invalid(f"{where} must not be empty")
+        raise _fail(schema, "minProperties", f"{where} must not be empty")
+    if len(value) > schema.get("maxProperties", len(value)):
+        raise _fail(schema, "maxProperties", f"{where} may hold at most {schema['maxProperties']} keys")
     for key in schema.get("required", ()):
         if key not in value:
-            raise Invalid(f"{where} is missing required key {key!r}")
+            raise _fail(schema, "required", f"{where} is missing required key {key!r}", key=key)
     properties = schema.get("properties", {})
+    for key, sub in properties.items():
+        if key in value:
+            check(sub, value[key], f"{where}.{key}")
     extra = schema.get("additionalProperties", True)
     names = schema.get("propertyNames")
     for key, item in value.items():
         if names is not None:
-            check(names, key, f"{where} key")
+            check(names, key, f"{where} key {key[:64]!r}")
         if key in properties:
-            check(properties[key], item, f"{where}.{key}")
-        elif extra is False:
-            raise Invalid(f"{where} has unknown key {key!r}")
-        elif isinstance(extra, dict):
+            continue
+        if extra is False:
+            raise _fail(schema, "additionalProperties", f"{where} has unknown key {key[:64]!r}", key=key)
+        if isinstance(extra, dict):
             check(extra, item, f"{where}.{key}")
+
+
+def _pipe_list(text: str) -> list[str]:
+    return list(dict.fromkeys(part for part in text.split("|") if part))
+
+
+def _sort_list(text: str) -> list[tuple[str, int]]:
+    """``key=1|key=-1|key`` → ``[(key, direction)]`` (a bare key is ascending)."""
+    out = []
+    for part in _pipe_list(text):
+        key, _, direction = part.partition("=")
+        out.append((key, -1 if direction == "-1" else 1))
+    return out
+
+
+def _limit(text: str) -> int | None:
+    """``limit``: absent, non-numeric or 0 means no limit (IceProd's rule)."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+#: How a query parameter's text (already checked by its schema) becomes a value.
+PARSERS: dict[str, Callable[[str], Any]] = {"pipe-list": _pipe_list, "sort": _sort_list, "int": int, "limit": _limit}
 
 
 # --- shared pieces --------------------------------------------------------------------------
@@ -91,12 +211,24 @@ STATUS = {"type": "string", "enum": list(STATUSES)}
 _STATUS_WORD = "|".join(STATUSES)
 #: Query parameters as the service parses them.
 STATUS_LIST = {"type": "string", "pattern": rf"^({_STATUS_WORD})(\|({_STATUS_WORD}))*$",
-               "description": "|-separated statuses"}
-KEY = r"(?!_status_key$|_name_key$|_ft$)[^\[\]|=]{1,64}"
-KEY_LIST = {"type": "string", "pattern": rf"^{KEY}(\|{KEY}){{0,99}}$", "description": "|-separated keys"}
+               "description": "|-separated statuses", "x-parse": "pipe-list", "default": ""}
+#: A client key: it becomes a top-level attribute and may appear in an expression path (no
+#: brackets), in a ``keys``/``sort`` parameter (no ``|`` or ``=``), and is none of ours.
+_RESERVED = "|".join(re.escape(name) for name in sorted(INTERNAL))
+KEY = rf"(?!(?:{_RESERVED})$)[^\[\]|=]{{1,64}}"
+#: DynamoDB's limit on an attribute name in an expression.
+MAX_KEY_BYTES = 255
+#: DynamoDB caps an expression at 4 KB and 300 operators: an offer's requirement becomes up to
+#: ~10 operators, a PATCH key two SET/REMOVE clauses. Measured on DynamoDB Local: an offer of 30
+#: string requirements with every filter, or a PATCH of 200 keys, is refused; moto's expression
+#: parser already fails near 75 PATCH keys. tests/test_hardening.py runs the largest allowed.
+MAX_OFFER_KEYS = 24
+MAX_PATCH_KEYS = 64
+KEY_LIST = {"type": "string", "pattern": rf"^{KEY}(\|{KEY}){{0,99}}$", "description": "|-separated keys",
+            "x-parse": "pipe-list"}
 SORT_LIST = {"type": "string", "pattern": rf"^{KEY}(=-?1)?(\|{KEY}(=-?1)?){{0,99}}$",
-             "description": "|-separated key=1 (ascending) or key=-1"}
-INTEGER_TEXT = {"type": "string", "pattern": r"^-?[0-9]{1,18}$"}
+             "description": "|-separated key=1 (ascending) or key=-1", "x-parse": "sort", "default": ""}
+INTEGER_TEXT = {"type": "string", "pattern": r"^-?[0-9]{1,18}$", "x-parse": "int"}
 #: Numbers as DynamoDB holds them (38 digits, magnitudes 1e-130 to 1e125).
 NUMBER = {"anyOf": [{"type": "integer", "minimum": -(10**18), "maximum": 10**18},
                     {"type": "number", "minimum": 1e-100, "maximum": 1e100},
@@ -111,15 +243,21 @@ ERROR = {
 }
 EMPTY = {"type": "object", "additionalProperties": False}
 INTEGER = {"type": "integer", "minimum": -(10**18), "maximum": 10**18}
+#: Index keys are limited to 2048 (hash) and 1024 (range) bytes: the documented character
+#: limits, and byte limits that keep any text of that length inside them.
+DATASET_ID = {"type": "string", "minLength": 1, "maxLength": 256, "maxBytes": 1024}
+TASK_NAME = {"type": "string", "maxLength": 225, "maxBytes": 900}
 TASK_FIELDS = {
-    "dataset_id": {"type": "string", "minLength": 1, "maxLength": 256}, "job_id": {"type": "string"},
-    "task_index": INTEGER, "job_index": INTEGER, "name": {"type": "string", "maxLength": 225},
+    "dataset_id": DATASET_ID, "job_id": {"type": "string"},
+    "task_index": INTEGER, "job_index": INTEGER, "name": TASK_NAME,
     "depends": {"type": "array", "items": {"type": "string"}},
     # Stored exactly as given (IceProd's keys: cpu, gpu, memory, disk, time, os, site).
-    "requirements": {"type": "object", "propertyNames": {"pattern": r"^.{1,64}$"}, "additionalProperties": VALUE},
+    "requirements": {"type": "object", "propertyNames": {"pattern": r"^.{1,64}$", "maxBytes": MAX_KEY_BYTES},
+                     "additionalProperties": VALUE},
     "status": STATUS, "priority": NUMBER,
 }
-TASK_KEYS = {"pattern": rf"^{KEY}$"}
+assert set(REQUIRED) <= set(TASK_FIELDS)
+TASK_KEYS = {"pattern": rf"^{KEY}$", "maxBytes": MAX_KEY_BYTES}
 TASK = {
     "type": "object",
     "properties": {
@@ -130,11 +268,15 @@ TASK = {
         "walltime_err": {"type": "number"}, "walltime_err_n": {"type": "integer"}, "site": {"type": "string"},
     },
 }
-NEW_TASK = {"type": "object", "required": list(TASK_FIELDS)[:7], "properties": TASK_FIELDS,
+NEW_TASK = {"type": "object", "required": list(REQUIRED), "properties": TASK_FIELDS,
             "propertyNames": TASK_KEYS, "additionalProperties": VALUE}
-TASK_CHANGES = {"type": "object", "minProperties": 1, "properties": TASK_FIELDS,
-                "propertyNames": {"pattern": rf"^(?!task_id$){KEY}$"}, "additionalProperties": VALUE}
+TASK_CHANGES = {"type": "object", "minProperties": 1, "maxProperties": MAX_PATCH_KEYS, "properties": TASK_FIELDS,
+                "propertyNames": {"pattern": rf"^(?!task_id$){KEY}$", "maxBytes": MAX_KEY_BYTES,
+                                  "errorMessage": {"pattern": "key {value!r} cannot be changed or is not allowed"}},
+                "additionalProperties": VALUE}
 STATUS_BODY = {"type": "object", "required": ["status"], "properties": {"status": STATUS}}
+BULK = {"type": "object", "required": ["tasks"], "properties": {
+    "tasks": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_BULK_IDS}}}
 COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
 FILE = {
     "type": "object",
@@ -153,22 +295,94 @@ FILE_BODY = {
 }
 FILES = {"type": "object", "required": ["files"], "properties": {"files": {"type": "array", "items": FILE}}}
 PAGE_PARAMS = {
-    "limit": {"type": "string", "description": (
+    "limit": {"type": "string", "x-parse": "limit", "description": (
         "page size (absent, non-numeric or 0: everything, or 400 when that cannot fit 6 MB); when more "
         'remain, the answer has a header Link: <?...&cursor=...>; rel="next" (the cursor is opaque)')},
+    "cursor": {"type": "string", "maxLength": 8192, "description": "the next page, as a Link header gave it"},
 }
+TASK_ID = {"type": "string", "pattern": r"^[0-9a-f]{32}$", "x-status": 404,
+           "errorMessage": "task {value!r} not found"}
+JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "x-status": 404, "errorMessage": "job {value!r} not found"}
 PATH = {
-    "task_id": {"type": "string", "minLength": 1, "maxLength": 64},
-    "dataset_id": {"type": "string", "minLength": 1, "maxLength": 256},
+    "task_id": TASK_ID,
+    "dataset_id": DATASET_ID,
     "status": STATUS,
-    "name": {"type": "string", "minLength": 1, "maxLength": 225, "pattern": r"^[^/?#]+$"},
+    "name": {**TASK_NAME, "minLength": 1, "pattern": r"^[^/?#]+$"},
+    "job_id": JOB_ID,
 }
-FILE_TASK_ID = {"type": "string", "pattern": r"^[0-9a-f]{32}$"}
+FILE_TASK_ID = {"type": "string", "pattern": r"^[0-9a-f]{32}$", "errorMessage": "invalid task_id: {value!r}"}
+
+
+#: What a Lambda accepts: its event is at most 6,291,456 bytes and API Gateway base64-encodes the
+#: body into it (every media type is binary, for gzip answers): 4,718,592, less headers.
+MAX_BODY_BYTES = 4_500_000
+
+
+def _reject_constant(name: str) -> Any:
+    raise Invalid(f"{name} is not allowed in JSON")
+
+
+#: A ``\uD800``-``\uDFFF`` escape: JSON allows it alone, but it is no character.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_json(raw: bytes | None) -> Any:
+    """A request body's JSON value, whatever its Content-Type (``{}`` for an empty body); JSON's
+    NaN/Infinity extensions and strings that are not text (lone UTF-16 surrogates: valid JSON
+    escapes that no store or encoder accepts) are refused."""
+    if raw is not None and len(raw) > MAX_BODY_BYTES:
+        raise TooLarge("request body too large")
+    if not raw or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except Invalid:
+        raise
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("malformed JSON body") from None
+    except RecursionError:
+        raise Invalid("JSON body nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(raw):  # only then can a parsed string hold a lone surrogate
+        _check_text(value, "body")
+    return value
+
+
+def is_text(text: str) -> bool:
+    """Whether ``text`` is Unicode scalar values only (encodable as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(value: Any, where: str) -> None:
+    stack = [(value, where)]
+    while stack:
+        item, place = stack.pop()
+        if isinstance(item, str) and not is_text(item):
+            raise Invalid(f"{place} holds a lone UTF-16 surrogate: not valid text")
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if not is_text(key):
+                    raise Invalid(f"{place} has a key with a lone UTF-16 surrogate: not valid text")
+                stack.append((sub, f"{place}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{place}[{i}]") for i, sub in enumerate(item))
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request's input once its operation has checked it: typed query values (absent ones
+    without a default are left out) and the JSON body (None for a route that takes none)."""
+
+    query: dict[str, Any]
+    body: Any = None
 
 
 @dataclass
 class Operation:
-    """One route, described once."""
+    """One route, described once: the checks of its input and its published description."""
 
     method: str
     path: str
@@ -180,12 +394,50 @@ class Operation:
     status: int = 200
     path_params: dict[str, Schema] = field(default_factory=dict)
 
-    def validate(self, query: dict[str, str], body: Any) -> None:
-        for name, value in query.items():
-            if name in self.query:
-                check(self.query[name], value, f"query parameter {name}")
-        if self.body is not None:
-            check(self.body, body)
+    def __post_init__(self) -> None:
+        where = f"{self.method} {self.path}"
+        for name, sub in [*self.query.items(), *((n, self.path_schema(n)) for n in _path_params(self.path))]:
+            verify(sub, f"{where} parameter {name}")
+        for part, sub in (("body", self.body), ("answer", self.answer)):
+            if sub is not None:
+                verify(sub, f"{where} {part}")
+
+    def path_schema(self, name: str) -> Schema:
+        return self.path_params.get(name) or PATH[name]
+
+    def accept(self, path: dict[str, str], query: dict[str, str], raw_body: bytes | None) -> Call:
+        """The request's input checked (path, query, then body) and typed, or the first failure."""
+        for name, text in [*path.items(), *query.items()]:
+            if not is_text(text):
+                raise Invalid(f"parameter {name} is not valid text")
+        for name, text in path.items():
+            _check_path(self.path_schema(name), text, name)
+        return Call(self._query(query), None if self.body is None else self._body(raw_body))
+
+    def _query(self, query: dict[str, str]) -> dict[str, Any]:
+        typed: dict[str, Any] = {}
+        for name, sub in self.query.items():
+            if name in query:
+                check(sub, query[name], f"query parameter {name}")
+            text = query.get(name, sub.get("default"))
+            if text is not None:
+                parse = PARSERS.get(sub.get("x-parse", ""))
+                typed[name] = parse(text) if parse else text
+        return typed
+
+    def _body(self, raw: bytes | None) -> Any:
+        body = parse_json(raw)
+        check(self.body or {}, body)
+        return body
+
+
+def _check_path(schema: Schema, text: str, name: str) -> None:
+    try:
+        check(schema, text, f"path parameter {name}")
+    except Invalid as error:
+        if schema.get("x-status") == 404:
+            raise NotFound(str(error)) from None
+        raise
 
 
 OPERATIONS: list[Operation] = []
@@ -196,9 +448,10 @@ def openapi() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": op.path_params.get(name) or PATH[name]}
+            {"name": name, "in": "path", "required": True, "schema": _published(op.path_schema(name))}
             for name in _path_params(op.path)
-        ] + [{"name": name, "in": "query", "required": False, "schema": schema} for name, schema in op.query.items()]
+        ] + [{"name": name, "in": "query", "required": False, "schema": _published(schema)}
+             for name, schema in op.query.items()]
         entry: dict[str, Any] = {
             "summary": op.summary,
             "description": f"Access: {op.access}.",
@@ -206,13 +459,13 @@ def openapi() -> dict[str, Any]:
             "security": [{"bearer": []}],
             "parameters": parameters,
             "responses": {
-                str(op.status): {"description": "success", "content": {"application/json": {"schema": op.answer}}},
+                str(op.status): {"description": "success", "content": _json(op.answer)},
                 "default": {"description": "error", "content": {"application/json": {"schema": ERROR}}},
             },
         }
         if op.body is not None:
             required = bool(op.body.get("required") or op.body.get("minProperties"))
-            entry["requestBody"] = {"required": required, "content": {"application/json": {"schema": op.body}}}
+            entry["requestBody"] = {"required": required, "content": _json(op.body)}
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
@@ -221,6 +474,26 @@ def openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
+
+
+def _json(schema: Schema) -> dict[str, Any]:
+    return {"application/json": {"schema": _published(schema)}}
+
+
+def _published(schema: Any) -> Any:
+    """A schema without the checker's private keywords (``maxBytes`` is said in words)."""
+    if isinstance(schema, list):
+        return [_published(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _published(v) if k not in ("properties", "enum", "default") else v
+           for k, v in schema.items() if k not in _PRIVATE and k != "maxBytes"}
+    if "properties" in schema:
+        out["properties"] = {k: _published(v) for k, v in schema["properties"].items()}
+    if "maxBytes" in schema:
+        out["description"] = " ".join(filter(None, [schema.get("description"),
+                                                    f"At most {schema['maxBytes']} bytes in UTF-8."]))
+    return out
 
 
 def _path_params(path: str) -> list[str]:

@@ -8,8 +8,8 @@ import os
 import pytest
 import requests
 
+from chalicelib.routes import encoding
 from chalicelib.routes.encoding import accepts_gzip
-from chalicelib.services import pages
 from tests.conftest import LiveServer
 
 GZIP = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
@@ -78,7 +78,7 @@ def test_request_bodies_reach_the_app_base64_encoded_as_api_gateway_sends_them(a
 
 
 def test_gzip_lets_a_complete_answer_hold_more_than_the_lambda_cap(api, listing, monkeypatch):
-    monkeypatch.setattr(pages, "MAX_ANSWER_BYTES", 6000)  # the 40-task listing is ~16 KB of JSON
+    monkeypatch.setattr(encoding, "MAX_ANSWER_BYTES", 6000)  # the 40-task listing is ~16 KB of JSON
     assert api.get("/tasks").status_code == 400
     packed = api.get("/tasks", headers=GZIP)
     assert packed.status_code == 200 and len(packed.data["tasks"]) == 40
@@ -97,7 +97,7 @@ def test_gzip_answers_have_a_json_budget_too(api, listing, monkeypatch):
 def test_an_answer_that_does_not_fit_even_compressed_is_refused_whole(api, create, monkeypatch):
     for i in range(6):  # incompressible: 2 KB of random hex per task
         create(job_index=i, requirements={"blob": os.urandom(1000).hex()})
-    monkeypatch.setattr(pages, "MAX_ANSWER_BYTES", 6000)
+    monkeypatch.setattr(encoding, "MAX_ANSWER_BYTES", 6000)
     refused = api.get("/tasks", headers=GZIP)
     assert refused.status_code == 400 and refused.data["code"] == 400 and "limit" in refused.data["error"]
     assert "Content-Encoding" not in refused.headers

@@ -35,11 +35,17 @@ def test_dataset_tasks_unknown_dataset_is_empty(api):
     assert api.get("/datasets/none/tasks").data == {}
 
 
+def test_dataset_task_keys_keep_task_id_as_on_the_listing(api, create):
+    """IceProd 2 adds task_id to every projection of its dataset routes (finding 12)."""
+    a = create()
+    assert api.get(f"/datasets/d1/tasks/{a}?keys=status").data == {"task_id": a, "status": "waiting"}
+    assert api.get(f"/datasets/d1/tasks/{a}?keys=status|task_id").data == {"task_id": a, "status": "waiting"}
+    assert api.get(f"/tasks/{a}").data["task_id"] == a
+
+
 def test_dataset_task_and_other_dataset_is_404(api, create):
     a = create()
     assert api.get(f"/datasets/d1/tasks/{a}").data["task_id"] == a
-    assert api.get(f"/datasets/d1/tasks/{a}?keys=status").data == {"status": "waiting"}
-    assert api.get(f"/datasets/d1/tasks/{a}?keys=status|task_id").data == {"task_id": a, "status": "waiting"}
     assert api.get(f"/datasets/other/tasks/{a}").status_code == 404
     assert api.get("/datasets/d1/tasks/" + "c" * 32).status_code == 404
 

@@ -80,7 +80,7 @@ def test_bodies_over_the_lambda_event_limit_are_413(api):
 
 def test_a_body_at_the_limit_fits_a_lambda_event_base64_encoded(api):
     """What the app accepts, API Gateway can deliver: the event stays under Lambda's 6 MB."""
-    from chalicelib.validation import MAX_BODY_BYTES
+    from chalicelib.schema import MAX_BODY_BYTES
 
     headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"}
     event = api.gateway._generate_lambda_event("POST", "/tasks", headers, b"a" * MAX_BODY_BYTES)

@@ -4,7 +4,7 @@ Bounded examples keep it fast. Checks: no 5xx, status codes, content types and b
 document says (errors included: ``{"code", "error"}``), schema-violating requests rejected.
 
 Excluded: "schema-valid request rejected" (ST202). IceProd answers 400 for state, not only for
-shape: an action on an unknown task or on a task that is not processing is 400 (SEMANTICS.md),
+shape: an action on an unknown task or on a task that is not processing is 400 (IceProd 2's semantics),
 and this service's integers are strict (``1.0`` is not an integer, JSON Schema says it is).
 Excluded too: "schema-violating request accepted" (ST201). Query parsing stays as lenient as
 IceProd's: undeclared parameters are ignored, as its Tornado handlers did. Schema-violating

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from chalicelib.services import pages
+from chalicelib.routes import encoding
 
 
 def follow(api, path):
@@ -77,7 +77,7 @@ def test_without_limit_the_answer_is_complete_and_unlinked(api, many):
 
 
 def test_a_listing_too_large_for_lambda_is_refused_not_truncated(api, many, monkeypatch):
-    monkeypatch.setattr(pages, "MAX_ANSWER_BYTES", 2000)
+    monkeypatch.setattr(encoding, "MAX_ANSWER_BYTES", 2000)
     response = api.get("/tasks")
     assert response.status_code == 400
     assert "limit" in response.data["error"] and "Link" in response.data["error"]

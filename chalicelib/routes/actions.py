@@ -9,7 +9,7 @@ from chalice import Blueprint
 from chalicelib import config
 from chalicelib import schema as s
 from chalicelib.auth import Access
-from chalicelib.routes.api import body, endpoint
+from chalicelib.routes.endpoint import endpoint
 from chalicelib.services import claims, lifecycle, queueing
 
 bp = Blueprint(__name__)
@@ -19,48 +19,51 @@ REPORT = {"type": "object", "properties": {
     "time_used": TIME_USED, "site": {"type": "string"}, "reason": {"type": "string"},
     "resources": {"type": "object", "properties": {
         k: {"anyOf": [{"type": "null"}, s.NUMBER]} for k in ("cpu", "gpu", "memory", "disk", "time")}}}}
-OFFER = {"type": ["object", "null"], "propertyNames": {"pattern": r"^[^\[\]]{1,64}$"}, "additionalProperties": SCALAR}
+OFFER = {"type": ["object", "null"], "maxProperties": s.MAX_OFFER_KEYS, "propertyNames": {"pattern": r"^[^\[\]]{1,64}$", "maxBytes": s.MAX_KEY_BYTES},
+         "additionalProperties": SCALAR}
 FILTERS = {"type": ["object", "null"], "additionalProperties": False,
-           "properties": {k: SCALAR for k in claims.QUERY_PARAMS}}
+           "properties": {k: SCALAR for k in claims.QUERY_PARAMS},
+           "errorMessage": {"additionalProperties": "query_params may only filter on "
+                                                    + ", ".join(claims.QUERY_PARAMS)}}
+#: The actions answer 400 for a task they cannot act on, unknown ids included (IceProd 2).
+ACTION_TASK = {"task_id": {"type": "string", "pattern": r"^[0-9a-f]{32}$", "errorMessage": "unknown task {value!r}"}}
 
 
 @endpoint(bp, "/task_actions/queue", "POST", Access.SYSTEM, summary="Queue the highest-priority waiting tasks",
           body_schema={"type": "object", "properties": {"num_tasks": {"type": "integer", "minimum": 0}}},
           answer={"type": "object", "required": ["queued"], "properties": {"queued": {"type": "integer"}}})
-def queue(request):
+def queue(call):
     """At most ``QUEUE_MAX_PER_REQUEST`` tasks and ``REQUEST_WORK_SECONDS`` per call: the answer
     says how many moved, a scheduler asks again for the rest."""
-    wanted = queueing.check_num_tasks(body(request, allow_empty=True))
+    wanted = call.body.get("num_tasks", queueing.DEFAULT_NUM_TASKS)
     moved = queueing.queue_tasks(min(wanted, config.QUEUE_MAX_PER_REQUEST), seconds=config.REQUEST_WORK_SECONDS)
     return {"queued": moved}
 
 
 @endpoint(bp, "/task_actions/process", "POST", Access.SYSTEM, summary="Claim one queued task for a pilot",
-          body_schema={"type": "object", "properties": {
-              "requirements": OFFER, "query_params": FILTERS}},
+          body_schema={"type": "object", "properties": {"requirements": OFFER, "query_params": FILTERS}},
           answer=s.TASK)
-def process(request):
-    data = body(request, allow_empty=True)
-    offer, filters = claims.check_offer(data.get("requirements"), data.get("query_params"))
-    return claims.claim_task(offer, filters)
+def process(call):
+    return claims.claim_task(call.body.get("requirements") or {}, call.body.get("query_params") or {})
 
 
 @endpoint(bp, "/tasks/{task_id}/task_actions/reset", "POST", Access.SYSTEM, summary="Report a task reset",
-          body_schema=REPORT)
-def reset(request, task_id):
-    lifecycle.report_failure(task_id, "reset", body(request, allow_empty=True))
+          body_schema=REPORT, path_params=ACTION_TASK)
+def reset(call, task_id):
+    lifecycle.report_failure(task_id, "reset", call.body)
     return {}
 
 
 @endpoint(bp, "/tasks/{task_id}/task_actions/failed", "POST", Access.SYSTEM, summary="Report a task failed",
-          body_schema=REPORT)
-def failed(request, task_id):
-    lifecycle.report_failure(task_id, "failed", body(request, allow_empty=True))
+          body_schema=REPORT, path_params=ACTION_TASK)
+def failed(call, task_id):
+    lifecycle.report_failure(task_id, "failed", call.body)
     return {}
 
 
 @endpoint(bp, "/tasks/{task_id}/task_actions/complete", "POST", Access.SYSTEM, summary="Report a task complete",
-          body_schema={"type": "object", "properties": {"time_used": TIME_USED, "site": {"type": "string"}}})
-def complete(request, task_id):
-    lifecycle.report_complete(task_id, body(request, allow_empty=True))
+          body_schema={"type": "object", "properties": {"time_used": TIME_USED, "site": {"type": "string"}}},
+          path_params=ACTION_TASK)
+def complete(call, task_id):
+    lifecycle.report_complete(task_id, call.body)
     return {}

@@ -5,11 +5,10 @@ from urllib.parse import quote
 from chalice import Blueprint
 
 from chalicelib import schema as s
-from chalicelib import validation as v
 from chalicelib.auth import Access
-from chalicelib.routes.api import Paged, body, bulk_answer, endpoint, param
-from chalicelib.routes.tasks import BULK, JOB, JOB_ID
-from chalicelib.services import jobs, listings, requirements, tasks
+from chalicelib.routes.endpoint import Paged, bulk_answer, endpoint
+from chalicelib.routes.tasks import JOB
+from chalicelib.services import jobs, listings, tasks
 
 bp = Blueprint(__name__)
 PREFIX = "/datasets/{dataset_id}"
@@ -24,70 +23,61 @@ REQUIREMENT_CHANGES = {
 }
 
 
+def _jobs_path(dataset_id: str) -> str:
+    return f"/datasets/{quote(dataset_id, safe='')}/task_actions/jobs"
+
+
 @endpoint(bp, f"{PREFIX}/tasks", "GET", Access.READ, summary="A dataset's tasks by id",
           query={"status": s.STATUS_LIST, "job_id": {"type": "string"}, "job_index": s.INTEGER_TEXT,
                  "keys": s.KEY_LIST, **s.PAGE_PARAMS},
           answer={"type": "object", "additionalProperties": s.TASK})
-def dataset_tasks(request, dataset_id):
-    return Paged(*listings.dataset_tasks(
-        v.dataset_id(dataset_id),
-        v.statuses(param(request, "status") or ""),
-        param(request, "job_id"),
-        v.int_param(param(request, "job_index"), "job_index"),
-        v.keys_param(param(request, "keys")),
-        v.limit_param(param(request, "limit")),
-        param(request, "cursor"),
-    ))
+def dataset_tasks(call, dataset_id):
+    q = call.query
+    return Paged(*listings.dataset_tasks(dataset_id, q["status"], q.get("job_id"), q.get("job_index"),
+                                         q.get("keys"), call.page()))
 
 
 @endpoint(bp, f"{PREFIX}/tasks/{{task_id}}", "GET", Access.READ, summary="A task of the dataset",
           query={"keys": s.KEY_LIST}, answer=s.TASK)
-def dataset_task(request, dataset_id, task_id):
-    keys = v.keys_param(param(request, "keys"))
-    return tasks.get_task(task_id, keys, dataset_id=v.dataset_id(dataset_id))
+def dataset_task(call, dataset_id, task_id):
+    return tasks.get_task(task_id, call.query.get("keys"), dataset_id=dataset_id)
 
 
 @endpoint(bp, f"{PREFIX}/tasks/{{task_id}}/status", "PUT", Access.WRITE, summary="Set a task's status",
           body_schema=s.STATUS_BODY)
-def dataset_put_status(request, dataset_id, task_id):
-    status = v.status(body(request).get("status"))
-    tasks.set_status(task_id, status, dataset_id=v.dataset_id(dataset_id))
+def dataset_put_status(call, dataset_id, task_id):
+    """IceProd 2's dataset PUT zeroes ``failures`` on ``reset``."""
+    tasks.set_status(task_id, call.body["status"], dataset_id=dataset_id, reset_clears_failures=True)
     return {}
 
 
 @endpoint(bp, f"{PREFIX}/task_summaries/status", "GET", Access.READ, summary="Task ids by status",
           query=s.PAGE_PARAMS,
           answer={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}})
-def status_summary(request, dataset_id):
-    limit, cursor = v.limit_param(param(request, "limit")), param(request, "cursor")
-    return Paged(*listings.status_summary(v.dataset_id(dataset_id), limit, cursor))
+def status_summary(call, dataset_id):
+    return Paged(*listings.status_summary(dataset_id, call.page()))
 
 
 @endpoint(bp, f"{PREFIX}/task_stats", "GET", Access.READ, summary="Statistics of complete tasks by name",
           answer=STATS)
-def task_stats(request, dataset_id):
-    return listings.task_stats(v.dataset_id(dataset_id))
+def task_stats(call, dataset_id):
+    return listings.task_stats(dataset_id)
 
 
 @endpoint(bp, f"{PREFIX}/task_actions/bulk_status/{{status}}", "POST", Access.WRITE,
-          summary="Set the status of many tasks of the dataset", body_schema=BULK)
-def dataset_bulk_status(request, dataset_id, status):
-    v.dataset_id(dataset_id)
-    v.status(status)
-    outcome = jobs.bulk_status(tasks.bulk_ids(body(request)), status, dataset_id)
-    return bulk_answer(outcome, f"/datasets/{quote(dataset_id, safe='')}/task_actions/jobs")
+          summary="Set the status of many tasks of the dataset", body_schema=s.BULK)
+def dataset_bulk_status(call, dataset_id, status):
+    return bulk_answer(jobs.bulk_status(call.body["tasks"], status, dataset_id), _jobs_path(dataset_id))
 
 
 @endpoint(bp, f"{PREFIX}/task_actions/jobs/{{job_id}}", "GET", Access.READ, summary="Where a bulk job stands",
-          answer=JOB, path_params=JOB_ID)
-def dataset_job_state(request, dataset_id, job_id):
-    return jobs.job_state(v.job_id(job_id), dataset_id=v.dataset_id(dataset_id))
+          answer=JOB)
+def dataset_job_state(call, dataset_id, job_id):
+    return jobs.job_state(job_id, dataset_id=dataset_id)
 
 
 @endpoint(bp, f"{PREFIX}/task_actions/bulk_requirements/{{name}}", "PATCH", Access.WRITE,
           summary="Raise the requirements of every task of a name", body_schema=REQUIREMENT_CHANGES)
-def bulk_requirements(request, dataset_id, name):
+def bulk_requirements(call, dataset_id, name):
     """Answers {} when done; 202 and a job (``Location``) when the rest needs more than a request."""
-    v.dataset_id(dataset_id)
-    outcome = jobs.bulk_requirements(dataset_id, v.name(name), requirements.check_bulk_body(body(request)))
-    return bulk_answer(outcome, f"/datasets/{quote(dataset_id, safe='')}/task_actions/jobs")
+    return bulk_answer(jobs.bulk_requirements(dataset_id, name, call.body), _jobs_path(dataset_id))

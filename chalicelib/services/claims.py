@@ -39,9 +39,8 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib import config, db, observability
-from chalicelib import validation as v
-from chalicelib.errors import Invalid, NotFound
+from chalicelib import codec, config, db, observability
+from chalicelib.errors import NotFound
 from chalicelib.services import store
 from chalicelib.services.candidates import PriorityCursor
 from chalicelib.services.store import Doc, attr, value
@@ -58,30 +57,6 @@ class ClaimStats:
     scanned: int = 0
 
 
-def _scalar(val: Any) -> bool:
-    return isinstance(val, (str, bool)) or v.is_number(val)
-
-
-def check_offer(requirements: Any, query_params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The pilot's offer and filters, strictly typed (400 otherwise)."""
-    requirements = {} if requirements is None else requirements
-    query_params = {} if query_params is None else query_params
-    if not isinstance(requirements, dict):
-        raise Invalid("requirements must be an object")
-    if not isinstance(query_params, dict):
-        raise Invalid("query_params must be an object")
-    for key, val in requirements.items():
-        v.attribute_name(key)
-        if not _scalar(val):
-            raise Invalid(f"requirement {key!r} must be a number, string or boolean")
-    for key, val in query_params.items():
-        if key not in QUERY_PARAMS:
-            raise Invalid(f"query_params may only filter on {', '.join(QUERY_PARAMS)}; not {key!r}")
-        if not _scalar(val):
-            raise Invalid(f"query_params {key!r} must be a scalar")
-    return requirements, query_params
-
-
 def _absent(path: Any) -> Condition:
     return path.does_not_exist() | path.is_type("NULL")
 
@@ -91,13 +66,13 @@ def _equal_or_listed(path: Any, val: Any) -> Condition:
 
 
 def requirement_matches(key: str, offered: Any) -> Condition:
-    """The condition that a task's requirement ``key`` fits the offered value (SEMANTICS.md)."""
+    """The condition that a task's requirement ``key`` fits the offered value (IceProd 2's rules)."""
     path = attr("requirements", key)
-    if key == "gpu" and v.is_number(offered) and offered > 0:
+    if key == "gpu" and codec.is_number(offered) and offered > 0:
         if offered < 1:
             raise NotFound("no task matches")  # 1 <= gpu <= offer cannot hold
         return path.is_type("N") & path.between(value(1), value(offered))
-    if v.is_number(offered):
+    if codec.is_number(offered):
         # The type test first: a stored string never fits a number (and moto would crash on it).
         return _absent(path) | (path.is_type("N") & (path <= value(offered)))
     return _absent(path) | _equal_or_listed(path, offered)

@@ -7,42 +7,24 @@ import time
 from typing import Any
 
 from chalicelib import codec, db
-from chalicelib import validation as v
 from chalicelib.errors import Invalid
 from chalicelib.models import DatasetFile
 from chalicelib.models.tasks import NAME_KEY, name_key
 from chalicelib.services import listings, pages, store
 from chalicelib.services.store import attr
 
-MOVEMENTS = ("input", "output", "both")
-COMPRESSIONS = ("none", "gzip", "gz", "bzip", "bz2", "lzma")
 _HIDDEN = frozenset({"dataset_id", "task_id", "file_key"})
 
 
 def file_record(body: dict[str, Any]) -> dict[str, Any]:
-    """A file record from a request body, with IceProd's defaults; ``Invalid`` on bad input."""
-    remote = body.get("filename")
-    if not isinstance(remote, str) or not remote:
-        raise Invalid("filename must be a non-empty string")
-    movement = body.get("movement")
-    if movement not in MOVEMENTS:
-        raise Invalid(f"movement must be one of {', '.join(MOVEMENTS)}")
-    local = body.get("local", "")
-    if not isinstance(local, str):
-        raise Invalid("local must be a string")
-    transfer = body.get("transfer", True)
-    if not isinstance(transfer, (bool, str)):
-        raise Invalid("transfer must be a boolean or a string")
-    compression = body.get("compression", False)
-    if not (isinstance(compression, bool) or compression in COMPRESSIONS):
-        raise Invalid(f"compression must be a boolean or one of {', '.join(COMPRESSIONS)}")
+    """A file record from a (schema-checked) request body, with IceProd's defaults."""
     return {
-        "remote": remote,
-        "local": local,
+        "remote": body["filename"],
+        "local": body.get("local", ""),
         "type": "permanent",
-        "movement": movement,
-        "transfer": transfer,
-        "compression": compression,
+        "movement": body["movement"],
+        "transfer": body.get("transfer", True),
+        "compression": body.get("compression", False),
     }
 
 
@@ -61,10 +43,7 @@ def add_file(dataset_id: str, task_id: str, record: dict[str, Any]) -> None:
 def add_file_by_job(dataset_id: str, body: dict[str, Any]) -> str:
     """Attach a file to the dataset's task of a job index and name; its task id."""
     record = file_record(body)
-    job_index, task_name = body.get("job_index"), body.get("task_name")
-    if not v.is_int(job_index):
-        raise Invalid("job_index must be an integer")
-    v.name(task_name, "task_name")
+    job_index, task_name = body["job_index"], body["task_name"]
     exact = attr(NAME_KEY) == store.value(name_key(task_name, job_index))
     items = listings.dataset_items(dataset_id, [attr("task_id")], range_key_condition=exact)
     task = next(iter(items), None)
@@ -84,12 +63,12 @@ def _items(dataset_id: str, task_id: str | None) -> list[dict[str, Any]]:
     return list(db.query_all(DatasetFile, dataset_id, range_key_condition=_of_task(task_id), consistent_read=True))
 
 
-def list_files(dataset_id: str, task_id: str | None = None, limit: int | None = None,
-               cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+def list_files(dataset_id: str, task_id: str | None,
+               request: pages.PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     """The file records of a dataset, or of one of its tasks (paged)."""
     source = pages.pages_of(db.query, model=DatasetFile, hash_key=dataset_id,
                             range_key_condition=_of_task(task_id), consistent_read=True)
-    page = pages.collect([source], frozenset({"dataset_id", "file_key"}), limit, cursor)
+    page = pages.collect([source], frozenset({"dataset_id", "file_key"}), request)
     return [codec.decode_item(item, _HIDDEN) for item in page.items], page.cursor
 
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import db, observability
-from chalicelib import validation as v
+from chalicelib import codec, db, observability
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.services import requirements, store
 from chalicelib.services.store import attr, value
@@ -45,44 +44,14 @@ def classify_reason(reason: str | None) -> str:
     return "other"
 
 
-def _time_used(body: dict[str, Any]) -> float | None:
-    if "time_used" not in body:
-        return None
-    used = body["time_used"]
-    if not v.is_number(used) or used < 0:
-        raise Invalid("time_used must be a non-negative number")
-    return used
-
-
-def _site(body: dict[str, Any]) -> str | None:
-    site = body.get("site")
-    if site is not None and not isinstance(site, str):
-        raise Invalid("site must be a string")
-    return site
-
-
-def _resources(body: dict[str, Any]) -> dict[str, Any]:
-    resources = body.get("resources")
-    if resources is None:
-        return {}
-    if not isinstance(resources, dict):
-        raise Invalid("resources must be an object")
-    for key in ("cpu", "gpu", "memory", "disk", "time"):
-        if key in resources and resources[key] is not None and not v.is_number(resources[key]):
-            raise Invalid(f"resources.{key} must be a number")
-    return resources
-
-
 def report_failure(task_id: str, final_status: str, body: dict[str, Any]) -> None:
     """``reset`` / ``failed``: the task must exist and not be complete (else ``Invalid``)."""
-    used, site, resources = _time_used(body), _site(body), _resources(body)
-    reason = body.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise Invalid("reason must be a string")
+    used, site, reason = body.get("time_used"), body.get("site"), body.get("reason")
+    resources = body.get("resources", {})
     actions = [*store.set_status(final_status, task_id), attr("failures").add(value(1))]
     if used is not None:
         actions += [attr("walltime_err_n").add(value(1)), attr("walltime_err").add(value(used / 3600))]
-    elif v.is_number(resources.get("time")):
+    elif codec.is_number(resources.get("time")):
         actions += [attr("walltime_err_n").add(value(1)), attr("walltime_err").add(value(resources["time"]))]
     if site is not None:
         actions.append(attr("site").set(value(site)))
@@ -103,7 +72,7 @@ def report_failure(task_id: str, final_status: str, body: dict[str, Any]) -> Non
 
 def report_complete(task_id: str, body: dict[str, Any]) -> None:
     """``complete``: only from ``processing`` (else ``Invalid``)."""
-    used, site = _time_used(body), _site(body)
+    used, site = body.get("time_used"), body.get("site")
     actions = store.set_status("complete", task_id)
     if used is not None:
         actions.append(attr("walltime").set(value(float(used / 3600))))
@@ -119,8 +88,6 @@ def report_complete(task_id: str, body: dict[str, Any]) -> None:
 
 
 def _read(task_id: str) -> dict[str, Any]:
-    if not v.TASK_ID_RE.match(task_id):
-        raise Invalid(f"unknown task {task_id!r}")
     try:
         return store.document(store.get_item(task_id, store.projection(["status", "requirements"])))
     except NotFound:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -45,22 +46,22 @@ def task_sources(status_filter: list[str], attributes: Any) -> tuple[list[pages.
 
 
 def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tuple[str, int]],
-               limit: int | None, cursor: str | None = None) -> tuple[list[Doc], str | None]:
+               request: pages.PageRequest) -> tuple[list[Doc], str | None]:
     """``GET /tasks``: tasks by status (index) or all (scan), projected, sorted, limited, paged.
 
     Without ``sort`` the listing pages (``limit`` and the returned cursor); a sorted listing is
     sorted over every task, so it reads them all and returns the first ``limit``.
     """
-    if sort and cursor:
+    if sort and request.cursor:
         raise Invalid("cursor cannot be combined with sort")
     attributes = store.projection(keys, [k for k, _ in sort])
     sources, key_names = task_sources(status_filter, attributes)
-    page = pages.collect(sources, key_names, None if sort else limit, cursor)
+    page = pages.collect(sources, key_names, replace(request, limit=None) if sort else request)
     docs = [store.document(item) for item in page.items]
     for key, direction in reversed(sort):
         docs.sort(key=lambda d, k=key: _sort_value(d.get(k)), reverse=direction < 0)
-    if sort and limit:
-        docs = docs[:limit]
+    if sort and request.limit:
+        docs = docs[: request.limit]
     if keys is not None:
         docs = [{k: d[k] for k in keys if k in d} for d in docs]
     return docs, page.cursor
@@ -86,8 +87,7 @@ def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Con
 
 
 def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None, job_index: int | None,
-                  keys: list[str] | None, limit: int | None = None,
-                  cursor: str | None = None) -> tuple[dict[str, Doc], str | None]:
+                  keys: list[str] | None, request: pages.PageRequest) -> tuple[dict[str, Doc], str | None]:
     """``GET /datasets/{id}/tasks``: ``{task_id: task}``, filtered, projected, paged."""
     condition = None
     clauses = []
@@ -100,16 +100,15 @@ def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None,
     for clause in clauses:
         condition = clause if condition is None else condition & clause
     source = dataset_source(dataset_id, store.projection(keys, ["task_id"]), condition)
-    page = pages.collect([source], DATASET_KEYS, limit, cursor)
+    page = pages.collect([source], DATASET_KEYS, request)
     docs = (store.document(item, keys) for item in page.items)
     return {doc["task_id"]: doc for doc in docs}, page.cursor
 
 
-def status_summary(dataset_id: str, limit: int | None = None,
-                   cursor: str | None = None) -> tuple[dict[str, list[str]], str | None]:
+def status_summary(dataset_id: str, request: pages.PageRequest) -> tuple[dict[str, list[str]], str | None]:
     """``{status: [task_id]}`` for the statuses that occur, in display order (paged)."""
     source = dataset_source(dataset_id, [attr("task_id"), attr("status")])
-    page = pages.collect([source], DATASET_KEYS, limit, cursor)
+    page = pages.collect([source], DATASET_KEYS, request)
     groups: dict[str, list[str]] = {}
     for item in page.items:
         groups.setdefault(item["status"]["S"], []).append(item["task_id"]["S"])

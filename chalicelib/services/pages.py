@@ -6,10 +6,9 @@ last item returned: which source, and DynamoDB's key to start after, base64url-e
 cursor from a client is checked field by field (key names and value types), so a forged one is a
 400, never a malformed request to DynamoDB.
 
-Without ``limit`` an answer is complete, or refused (400) once it cannot fit a Lambda response:
-never silently partial. What "fits" depends on the client: an answer for one that accepts gzip
-may gather more JSON (:func:`answer_budget`), because the 6 MB cap then applies to its
-compressed form, which is checked again once compressed.
+Without ``limit`` an answer is complete, or refused (``AnswerTooLarge``) once it cannot fit the
+caller's ``max_bytes`` of JSON: never silently partial. The routes choose that budget (what a
+Lambda may return depends on the client's encoding, which services do not see).
 """
 
 from __future__ import annotations
@@ -18,50 +17,27 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import codec
-from chalicelib.errors import Invalid
+from chalicelib.errors import AnswerTooLarge, Invalid
 
 Item = dict[str, Any]
 #: A source: (start key or None, max items or None) -> (items, last evaluated key or None).
 Source = Callable[[dict[str, Any] | None, int | None], tuple[list[Item], dict[str, Any] | None]]
-#: A synchronous Lambda answer is at most 6 MB; leave room for headers and the envelope.
-MAX_ANSWER_BYTES = 5_500_000
-#: The JSON bytes the current request's answer may hold (a request-scoped setting: it depends on
-#: the client's Accept-Encoding, which the services below the routes do not see).
-_budget: ContextVar[int] = ContextVar("answer_budget")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 
-class AnswerTooLarge(Invalid):
-    """The complete answer would not fit a Lambda response."""
+@dataclass(frozen=True)
+class PageRequest:
+    """What a listing may return: ``limit`` items (None: all) from ``cursor`` on, and at most
+    ``max_bytes`` of JSON when it is complete."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "the answer exceeds the 6 MB a Lambda may return: page through it with ?limit=N "
-            'and follow the Link: <...>; rel="next" header'
-        )
-
-
-@contextmanager
-def answer_budget(json_bytes: int) -> Iterator[None]:
-    """Let the answers made inside hold up to ``json_bytes`` of JSON."""
-    token = _budget.set(json_bytes)
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
-
-def check_size(json_bytes: int) -> None:
-    """``AnswerTooLarge`` if an answer of ``json_bytes`` exceeds the current budget."""
-    if json_bytes > _budget.get(MAX_ANSWER_BYTES):
-        raise AnswerTooLarge()
+    limit: int | None
+    cursor: str | None
+    max_bytes: int
 
 
 @dataclass
@@ -100,8 +76,11 @@ def decode_cursor(cursor: str, sources: int, key_names: frozenset[str]) -> tuple
     return source, start
 
 
-def collect(sources: list[Source], key_names: frozenset[str], limit: int | None, cursor: str | None) -> Page:
-    """Up to ``limit`` items (all without one) from ``sources``, starting at ``cursor``."""
+def collect(sources: list[Source], key_names: frozenset[str], request: PageRequest) -> Page:
+    """Up to ``limit`` items (all without one) from ``sources``, starting at ``cursor``; without a
+    limit, ``AnswerTooLarge`` as soon as the items read exceed ``max_bytes`` (their stored size
+    is a lower bound of their JSON size)."""
+    limit, cursor, max_bytes = request.limit, request.cursor, request.max_bytes
     index, start = decode_cursor(cursor, len(sources), key_names) if cursor else (0, None)
     items: list[Item] = []
     size = 0
@@ -111,7 +90,8 @@ def collect(sources: list[Source], key_names: frozenset[str], limit: int | None,
         items.extend(page)
         if limit is None:
             size += sum(codec.item_size(i) for i in page)
-            check_size(size)  # a lower bound of the JSON size: past the budget, it cannot fit
+            if size > max_bytes:
+                raise AnswerTooLarge()
         if start is None:
             index, start = index + 1, None
         if limit is not None and len(items) >= limit:

@@ -14,23 +14,15 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import config, db, observability
-from chalicelib import validation as v
-from chalicelib.errors import Invalid
 from chalicelib.models import Task
 from chalicelib.services import store
 from chalicelib.services.candidates import PriorityCursor
 from chalicelib.services.store import attr, value
+from chalicelib.services.tasks import TASK_ID_RE
 
 log = logging.getLogger("iceprod_tasks.queue")
 DEFAULT_NUM_TASKS = 100
 PAGE_SIZE = 500
-
-
-def check_num_tasks(body: dict[str, Any]) -> int:
-    num = body.get("num_tasks", DEFAULT_NUM_TASKS)
-    if not v.is_int(num) or num < 0:
-        raise Invalid("num_tasks must be a non-negative integer")
-    return num
 
 
 def _move(task_id: str) -> bool:
@@ -47,7 +39,7 @@ def _dependencies_met(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The candidates whose ``depends`` are all complete (one batched read for the batch)."""
     wanted = {
         dep for item in items for dep in store.document(item).get("depends") or []
-        if isinstance(dep, str) and v.TASK_ID_RE.match(dep)
+        if isinstance(dep, str) and TASK_ID_RE.match(dep)
     }
     complete = {
         i["task_id"]["S"] for i in db.batch_get(Task, sorted(wanted), ["task_id", "status"])

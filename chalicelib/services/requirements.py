@@ -15,9 +15,8 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib import db
-from chalicelib import validation as v
-from chalicelib.errors import Invalid, NotFound, Unavailable
+from chalicelib import codec, db
+from chalicelib.errors import Contended, NotFound
 from chalicelib.models.tasks import NAME_KEY, name_key
 from chalicelib.services import listings, store
 from chalicelib.services.store import attr, value
@@ -25,7 +24,6 @@ from chalicelib.services.store import attr, value
 DEFAULTS: dict[str, float | int] = {"cpu": 1, "memory": 1.0, "disk": 10.0, "time": 1.0}
 INT_KEYS = ("cpu", "gpu")
 NUMBER_KEYS = ("memory", "disk", "time")
-BULK_KEYS = (*INT_KEYS, *NUMBER_KEYS, "os", "site")
 MAX_ATTEMPTS = 10
 
 Raise = Callable[[dict[str, Any]], dict[str, Any]]
@@ -42,17 +40,17 @@ def raise_from_usage(resources: dict[str, Any]) -> Raise:
     def new_values(requirements: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         used = resources.get("cpu")
-        if v.is_number(used):
+        if codec.is_number(used):
             cur = current(requirements, "cpu")
-            cur = cur if v.is_number(cur) else DEFAULTS["cpu"]
+            cur = cur if codec.is_number(cur) else DEFAULTS["cpu"]
             if 1.1 < used <= 20 and used >= 1.1 * cur:
                 out["cpu"] = math.ceil(cur + 1)
         for key in NUMBER_KEYS:
             used = resources.get(key)
-            if not v.is_number(used) or used < 0.5:
+            if not codec.is_number(used) or used < 0.5:
                 continue
             cur = current(requirements, key)
-            cur = cur if v.is_number(cur) else DEFAULTS[key]
+            cur = cur if codec.is_number(cur) else DEFAULTS[key]
             if used * 1.5 > cur:
                 out[key] = float(used * 1.5)
         return out
@@ -70,7 +68,7 @@ def raise_to(body: dict[str, Any]) -> Raise:
             if key in ("os", "site"):
                 if cur != val:
                     out[key] = val
-            elif not v.is_number(cur) or cur < val:
+            elif not codec.is_number(cur) or cur < val:
                 out[key] = val
         return out
 
@@ -115,31 +113,13 @@ def apply_raise(task_id: str, read: Callable[[], dict[str, Any]], new_values: Ra
         except UpdateError as error:
             if not db.is_condition_failure(error):
                 raise
-    raise Unavailable("task changed concurrently too often, retry")
+    raise Contended(task_id)
 
 
 def _requirements_of(task_id: str) -> dict[str, Any]:
     doc = store.document(store.get_item(task_id, [attr("requirements")]))
     reqs = doc.get("requirements")
     return reqs if isinstance(reqs, dict) else {}
-
-
-def check_bulk_body(body: dict[str, Any]) -> dict[str, Any]:
-    """``{resource: value}`` with the allowed keys and types only."""
-    if not body:
-        raise Invalid("empty body")
-    for key, val in body.items():
-        if key not in BULK_KEYS:
-            raise Invalid(f"unknown requirement {key!r}")
-        if key in INT_KEYS and not v.is_int(val):
-            raise Invalid(f"{key} must be an integer")
-        if key in NUMBER_KEYS and not v.is_number(val):
-            raise Invalid(f"{key} must be a number")
-        if key == "os" and not (isinstance(val, list) and all(isinstance(x, str) for x in val)):
-            raise Invalid("os must be a list of strings")
-        if key == "site" and not isinstance(val, str):
-            raise Invalid("site must be a string")
-    return body
 
 
 def tasks_named(dataset_id: str, task_name: str) -> list[str]:

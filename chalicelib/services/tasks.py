@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import codec, db
-from chalicelib import validation as v
-from chalicelib.errors import Invalid, NotFound
+from chalicelib.errors import Contended, Invalid, NotFound
 from chalicelib.models import Task
 from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, name_key, status_key
 from chalicelib.services import store
 from chalicelib.services.store import Doc, attr, value
 
+#: The shape of the ids this service issues (others name no task).
+TASK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_ITEM_BYTES = 400 * 1024
 MAX_BULK_IDS = 100_000
 
-REQUIRED: dict[str, tuple[type, ...]] = {
-    "dataset_id": (str,),
-    "job_id": (str,),
-    "task_index": (int,),
-    "job_index": (int,),
-    "name": (str,),
-    "depends": (list,),
-    "requirements": (dict,),
-}
+#: The keys a new task must carry (their types are the route schema's).
+REQUIRED = ("dataset_id", "job_id", "task_index", "job_index", "name", "depends", "requirements")
 SERVER_DEFAULTS: dict[str, Any] = {
     "failures": 0,
     "evictions": 0,
@@ -35,28 +30,6 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "walltime_err_n": 0,
     "site": "",
 }
-
-
-def _check_type(key: str, val: Any, types: tuple[type, ...]) -> None:
-    if (int in types and not v.is_int(val)) or (int not in types and not isinstance(val, types)):
-        raise Invalid(f"{key} must be of type {types[0].__name__}")
-
-
-def check_known_keys(doc: dict[str, Any]) -> None:
-    """Type rules for the keys the service relies on, wherever they appear (POST, PATCH)."""
-    for key in doc:
-        v.attribute_name(key)
-    for key, types in REQUIRED.items():
-        if key in doc:
-            _check_type(key, doc[key], types)
-    if "dataset_id" in doc:
-        v.dataset_id(doc["dataset_id"])
-    if "name" in doc:
-        v.name(doc["name"])
-    if "status" in doc:
-        v.status(doc["status"])
-    if "priority" in doc and not v.is_number(doc["priority"]):
-        raise Invalid("priority must be a number")
 
 
 def _encode(doc: Doc) -> dict[str, Any]:
@@ -68,23 +41,19 @@ def _encode(doc: Doc) -> dict[str, Any]:
 
 def create_task(body: dict[str, Any]) -> str:
     """Store a new task; the server sets its id, status time and counters."""
-    missing = [k for k in REQUIRED if k not in body]
-    if missing:
-        raise Invalid(f"missing required keys: {', '.join(missing)}")
-    check_known_keys(body)
     task_id = uuid.uuid4().hex
     store.put_new(task_id, new_item(body, task_id))
     return task_id
 
 
 def get_task(task_id: str, keys: list[str] | None = None, dataset_id: str | None = None) -> Doc:
-    """One task (of ``dataset_id`` when given), projected to ``keys``."""
-    v.task_id_or_404(task_id)
-    extra = ("dataset_id",) if dataset_id is not None else ()
+    """One task (of ``dataset_id`` when given), projected to ``keys``; the dataset route keeps
+    ``task_id`` in every projection, as IceProd 2 does on all its dataset routes."""
+    extra = ("dataset_id", "task_id") if dataset_id is not None else ()
     item = store.get_item(task_id, store.projection(keys, extra))
     if dataset_id is not None and item.get("dataset_id", {}).get("S") != dataset_id:
         raise NotFound(f"task {task_id} not found in dataset {dataset_id}")
-    return store.document(item, keys, keep_task_id=False)
+    return store.document(item, keys, keep_task_id=dataset_id is not None)
 
 
 def patch_task(task_id: str, body: dict[str, Any]) -> Doc:
@@ -94,12 +63,6 @@ def patch_task(task_id: str, body: dict[str, Any]) -> Doc:
     ``name`` and ``job_index``: when the body has only one, the other is read and the write is
     conditioned on it being unchanged (retried if a concurrent PATCH changed it).
     """
-    v.task_id_or_404(task_id)
-    if not body:
-        raise Invalid("empty body")
-    if "task_id" in body:
-        raise Invalid("task_id cannot be changed")
-    check_known_keys(body)
     _encode(body)  # the same limits as a new task: the merged item may still exceed them (then 400)
     for _ in range(10):
         actions, condition = _patch_actions(task_id, body)
@@ -111,7 +74,7 @@ def patch_task(task_id: str, body: dict[str, Any]) -> Doc:
             store.get_item(task_id, [attr("task_id")])  # NotFound if it is gone
             continue
         return store.document(answer["Attributes"])
-    raise Invalid("task changed concurrently, retry")
+    raise Contended(task_id)
 
 
 def _patch_actions(task_id: str, body: dict[str, Any]):
@@ -142,63 +105,44 @@ def _patch_actions(task_id: str, body: dict[str, Any]):
     return actions, condition
 
 
-def set_status(task_id: str, status: str, dataset_id: str | None = None) -> None:
-    """Set one task's status (``reset`` in a dataset also clears ``failures``)."""
-    v.task_id_or_404(task_id)
+def set_status(task_id: str, status: str, *, dataset_id: str | None = None, reset_clears_failures: bool) -> None:
+    """``PUT .../status`` of one task; ``NotFound`` when it does not exist (in the dataset)."""
+    if not write_status(task_id, status, dataset_id=dataset_id, reset_clears_failures=reset_clears_failures):
+        raise NotFound(f"task {task_id} not found")
+
+
+def write_status(task_id: str, status: str, *, dataset_id: str | None, reset_clears_failures: bool) -> bool:
+    """The one status write of the PUT and bulk routes: ``status``, its index key and
+    ``status_changed``, conditioned on the task existing (in ``dataset_id`` when given). Whether
+    ``reset`` also zeroes ``failures`` is the caller's rule, IceProd 2's: the global PUT leaves
+    them alone; the dataset PUT and both bulk routes set them to 0. False: no such task."""
     actions = store.set_status(status, task_id)
+    if status == "reset" and reset_clears_failures:
+        actions.append(attr("failures").set(value(0)))
     condition = store.exists()
     if dataset_id is not None:
         condition &= attr("dataset_id") == value(dataset_id)
-        if status == "reset":
-            actions.append(attr("failures").set(value(0)))
     try:
         store.update(task_id, actions, condition)
     except UpdateError as error:
         if db.is_condition_failure(error):
-            raise NotFound(f"task {task_id} not found") from None
+            return False
         raise
-
-
-def bulk_ids(body: dict[str, Any]) -> list[str]:
-    """The ``tasks`` list of a bulk request: 1 to 100,000 strings, duplicates dropped."""
-    ids = body.get("tasks")
-    if not isinstance(ids, list) or not ids:
-        raise Invalid("tasks must be a non-empty list of task ids")
-    if len(ids) > MAX_BULK_IDS:
-        raise Invalid(f"at most {MAX_BULK_IDS} task ids at once")
-    if not all(isinstance(i, str) for i in ids):
-        raise Invalid("task ids must be strings")
-    return list(dict.fromkeys(ids))
+    return True
 
 
 def bulk_set_status(ids: list[str], status: str, dataset_id: str | None = None, require_match: bool = True) -> int:
-    """Set the status of many tasks: one batched read, then parallel conditional updates.
-
-    The read narrows the ids to tasks that exist (in the dataset); each update is still
-    conditioned, so a task deleted or moved meanwhile is not touched. Returns how many changed.
-    """
-    wanted = [i for i in ids if v.TASK_ID_RE.match(i)]
+    """Set the status of many tasks (``reset`` zeroes ``failures``, as IceProd 2's bulk routes):
+    one batched read, then parallel conditional writes. The read narrows the ids to tasks that
+    exist (in the dataset); each write is still conditioned, so a task deleted or moved meanwhile
+    is not touched. Returns how many changed."""
+    wanted = [i for i in dict.fromkeys(ids) if TASK_ID_RE.match(i)]
     found = db.batch_get(Task, wanted, ["task_id", "dataset_id"])
     if dataset_id is not None:
         found = [i for i in found if i.get("dataset_id", {}).get("S") == dataset_id]
     targets = [i["task_id"]["S"] for i in found]
-
-    def change(task_id: str) -> bool:
-        actions = store.set_status(status, task_id)
-        condition = store.exists()
-        if status == "reset":
-            actions.append(attr("failures").set(value(0)))
-        if dataset_id is not None:
-            condition &= attr("dataset_id") == value(dataset_id)
-        try:
-            store.update(task_id, actions, condition)
-        except UpdateError as error:
-            if db.is_condition_failure(error):
-                return False
-            raise
-        return True
-
-    changed = sum(db.parallel(change, targets))
+    changed = sum(db.parallel(
+        lambda task_id: write_status(task_id, status, dataset_id=dataset_id, reset_clears_failures=True), targets))
     if not changed and require_match:
         raise NotFound("no matching tasks")
     return changed

@@ -25,6 +25,13 @@ def _opt(name: str) -> str | None:
     return value or None
 
 
+# --- protocol --------------------------------------------------------------------------
+#: Which IceProd Tasks protocol this deployment serves: "2" (pilots claim with
+#: ``/task_actions/process``) or "3" (the grid daemon claims with ``queue_many``).
+ICEPROD_API_VERSION = _env.get("ICEPROD_API_VERSION", "2").strip()
+if ICEPROD_API_VERSION not in ("2", "3"):
+    raise RuntimeError(f"ICEPROD_API_VERSION must be 2 or 3, not {ICEPROD_API_VERSION!r}")
+
 # --- tables ---------------------------------------------------------------------------
 TASKS_TABLE = _env.get("TASKS_TABLE", "iceprod-tasks")
 FILES_TABLE = _env.get("FILES_TABLE", "iceprod-dataset-files")

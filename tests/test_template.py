@@ -1,5 +1,6 @@
 """The deployable template: what `make package` builds from template.yaml (cfn-lint runs in make)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -132,3 +133,21 @@ def test_alarms_on_iterator_age_and_5xx(template):
     res = template["Resources"]
     assert res["StreamIteratorAgeAlarm"]["Properties"]["MetricName"] == "IteratorAge"
     assert res["Api5xxAlarm"]["Properties"]["MetricName"] == "5XXError"
+
+
+def test_every_lambda_entry_module_logs_json_on_its_own(template):
+    """Lambda imports each function's handler module alone (not ``app.py`` first, as ``make run``
+    does): each must set up the JSON logs, or its INFO lines are dropped and warnings are text."""
+    handlers = {template["Resources"][name]["Properties"]["Handler"] for name in FUNCTIONS}
+    modules = sorted({handler.rsplit(".", 1)[0] for handler in handlers})
+    assert "chalicelib.events.handlers" in modules and "app" in modules
+    script = ("import importlib, logging, sys; importlib.import_module(sys.argv[1]); "
+              "logging.getLogger('iceprod_tasks.events').info('an info line'); "
+              "logging.getLogger('iceprod_tasks.counters').warning('a warning')")
+    env = {**os.environ, "LOG_LEVEL": "INFO", "AWS_LAMBDA_FUNCTION_NAME": "x"}
+    for module in modules:
+        done = subprocess.run([sys.executable, "-c", script, module], cwd=ROOT, env=env,
+                              capture_output=True, text=True, check=True)
+        lines = [json.loads(line) for line in done.stderr.splitlines()]
+        assert [(line["level"], line["message"]) for line in lines] == [
+            ("INFO", "an info line"), ("WARNING", "a warning")], (module, done.stderr)

@@ -151,3 +151,24 @@ def test_every_lambda_entry_module_logs_json_on_its_own(template):
         lines = [json.loads(line) for line in done.stderr.splitlines()]
         assert [(line["level"], line["message"]) for line in lines] == [
             ("INFO", "an info line"), ("WARNING", "a warning")], (module, done.stderr)
+
+
+def test_every_gateway_response_renders_json(template):
+    """Rendered as API Gateway does: ``$context.error.messageString`` is the message already
+    quoted as a JSON string; any other variable would need its own rendering here."""
+    import re
+
+    sample = 'Internal server error: "quoted" \\ and a newline\n'
+    responses = {name: r["Properties"] for name, r in template["Resources"].items()
+                 if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    assert "Default5xxResponse" in responses
+    for name, props in responses.items():
+        body = props["ResponseTemplates"]["application/json"]
+        rendered = body.replace("$context.error.messageString", json.dumps(sample))
+        assert not re.search(r"\$\w", rendered), (name, body)
+        answer = json.loads(rendered)
+        assert set(answer) == {"code", "error"} and isinstance(answer["code"], int), name
+        if "StatusCode" in props:
+            assert answer["code"] == int(props["StatusCode"]), name
+    assert json.loads(responses["Default5xxResponse"]["ResponseTemplates"]["application/json"].replace(
+        "$context.error.messageString", json.dumps(sample)))["error"] == sample

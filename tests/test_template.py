@@ -153,22 +153,77 @@ def test_every_lambda_entry_module_logs_json_on_its_own(template):
             ("INFO", "an info line"), ("WARNING", "a warning")], (module, done.stderr)
 
 
-def test_every_gateway_response_renders_json(template):
-    """Rendered as API Gateway does: ``$context.error.messageString`` is the message already
-    quoted as a JSON string; any other variable would need its own rendering here."""
+def render(body: str, message: str) -> str:
+    """A template or log format as API Gateway renders it: ``$context.error.messageString`` is
+    the message already quoted as a JSON string, other variables are plain text in quotes."""
     import re
 
-    sample = 'Internal server error: "quoted" \\ and a newline\n'
+    rendered = body.replace("$context.error.messageString", json.dumps(message))
+    return re.sub(r"\$context\.[\w.]+", "sample-value", rendered)
+
+
+SAMPLE = 'Internal server error: "quoted" \\ and a newline\n'
+
+
+def test_every_gateway_response_renders_json(template):
     responses = {name: r["Properties"] for name, r in template["Resources"].items()
                  if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
     assert "Default5xxResponse" in responses
     for name, props in responses.items():
-        body = props["ResponseTemplates"]["application/json"]
-        rendered = body.replace("$context.error.messageString", json.dumps(sample))
-        assert not re.search(r"\$\w", rendered), (name, body)
-        answer = json.loads(rendered)
+        answer = json.loads(render(props["ResponseTemplates"]["application/json"], SAMPLE))
         assert set(answer) == {"code", "error"} and isinstance(answer["code"], int), name
         if "StatusCode" in props:
             assert answer["code"] == int(props["StatusCode"]), name
-    assert json.loads(responses["Default5xxResponse"]["ResponseTemplates"]["application/json"].replace(
-        "$context.error.messageString", json.dumps(sample)))["error"] == sample
+    default = responses["Default5xxResponse"]["ResponseTemplates"]["application/json"]
+    assert json.loads(render(default, SAMPLE))["error"] == SAMPLE
+
+
+def _parameter_default(template, value):
+    return int(template["Parameters"][value["Ref"]]["Default"]) if isinstance(value, dict) else int(value)
+
+
+def test_the_stage_is_throttled(template):
+    (setting,) = template["Resources"]["RestAPI"]["Properties"]["MethodSettings"]
+    assert setting["ResourcePath"] == "/*" and setting["HttpMethod"] == "*"
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiBurstLimit"}
+    assert 0 < _parameter_default(template, setting["ThrottlingRateLimit"]) <= 10000  # the account's default
+
+
+def test_concurrency_keeps_an_api_flood_from_starving_the_stream_and_jobs(template):
+    """Every function has its own reservation: the API's caps it, the others' guarantee them
+    concurrency. The defaults fit a fresh account: 1,000, of which 100 must stay unreserved."""
+    res = template["Resources"]
+    reserved = {name: res[name]["Properties"]["ReservedConcurrentExecutions"] for name in FUNCTIONS}
+    assert reserved["APIHandler"] == {"Ref": "ApiReservedConcurrency"}
+    assert reserved["CountTasks"] == {"Ref": "StreamReservedConcurrency"}
+    assert reserved["RunJobs"] == {"Ref": "JobsReservedConcurrency"}
+    defaults = {name: _parameter_default(template, value) for name, value in reserved.items()}
+    assert all(value >= 1 for value in defaults.values())
+    assert sum(defaults.values()) <= 1000 - 100
+
+
+def test_every_log_group_has_a_retention_and_every_function_logs_to_one(template):
+    res = template["Resources"]
+    groups = {name for name, r in res.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    for name in groups:
+        assert res[name]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    used = {res[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for name in FUNCTIONS}
+    access = res["RestAPI"]["Properties"]["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert used | {access} == groups and len(used) == len(FUNCTIONS)
+
+
+def test_access_logs_are_json_lines(template):
+    setting = template["Resources"]["RestAPI"]["Properties"]["AccessLogSetting"]
+    line = json.loads(render(setting["Format"], SAMPLE))
+    assert {"requestId", "ip", "method", "resource", "status", "error"} <= set(line)
+    assert line["error"] == SAMPLE
+
+
+def test_the_api_gateway_logging_role_is_created_only_when_asked(template):
+    res = template["Resources"]
+    assert template["Parameters"]["CreateApiGatewayAccountRole"]["Default"] == "yes"  # a fresh account has none
+    for name in ("ApiGatewayCloudWatchRole", "ApiGatewayAccount"):
+        assert res[name]["Condition"] == "CreatesApiGatewayAccountRole"
+    assert res["RestAPI"]["DependsOn"] == "ApiGatewayAccountReady"
+    assert res["ApiGatewayAccountReady"]["Metadata"]["Account"]["Fn::If"][1] == {"Ref": "ApiGatewayAccount"}

@@ -155,6 +155,8 @@ QUEUE_PER_CYCLE = max(0, _int("QUEUE_PER_CYCLE", 1000))
 #: Seconds a stream record's "applied" marker lives (streams keep records 24 h).
 MARKER_TTL_SECONDS = _int("MARKER_TTL_SECONDS", 48 * 3600)
 RECONCILE_RATE_HOURS = max(1, _int("RECONCILE_RATE_HOURS", 24))
+#: The SQS queue where Lambda reports stream batches the counters function gave up on.
+STREAM_FAILURE_QUEUE_URL = _opt("STREAM_FAILURE_QUEUE_URL")
 
 # --- local server ----------------------------------------------------------------------
 PORT = _int("PORT", 8000)

@@ -148,7 +148,7 @@ def test_the_api_role_cannot_write_counts():
     assert any(_allows(s, "dynamodb:PutItem", "CountersTable", frozenset(["job#1"])) for s in statements)
 
 
-@pytest.mark.parametrize("role", ["ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole"])
+@pytest.mark.parametrize("role", ["ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole", "ReplayRole"])
 def test_no_role_writes_or_scans_an_index(role):
     """Index ARNs take only Query (writes there are meaningless grants, Scan is unused)."""
     for statement in _role_statements(role):

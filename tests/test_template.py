@@ -47,7 +47,8 @@ def test_deployment_package_holds_no_local_runtime_code(package_dir):
             assert not any(line in text for line in local_imports), name
 
 
-FUNCTIONS = ("APIHandler", "CountTasks", "QueueTasks", "RunJobs", "ReconcileCounters")
+FUNCTIONS = ("APIHandler", "CountTasks", "QueueTasks", "RunJobs", "ReconcileCounters", "ReplayStreamFailures")
+ROLES = ("ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole", "ReplayRole")
 
 
 def test_tables_have_keys_indexes_stream_and_protection(template):
@@ -93,7 +94,7 @@ def test_every_function_gets_the_tables_and_its_own_role(template):
         assert env["TASKS_STREAM_ARN"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
         assert env["TASKS_JWT_SECRET_ARN"] == {"Ref": "JwtSecret"}
         roles.add(props["Role"]["Fn::GetAtt"][0])
-    assert roles == {"ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole"}
+    assert roles == set(ROLES)
     assert "DefaultRole" not in res
 
 
@@ -106,9 +107,22 @@ def test_stream_event_source_points_at_the_table(template):
     assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["CountTasksFailures", "Arn"]}
 
 
+def test_a_failed_batch_is_reported_while_the_stream_still_holds_it(template):
+    """The failure queue receives a batch's sequence range only; the replay function reads it
+    back from the stream (24 h), so batches are given up well before then."""
+    res = template["Resources"]
+    source = res["CountTasks"]["Properties"]["Events"]["CountTasksDynamodbEventSource"]["Properties"]
+    assert 0 < source["MaximumRecordAgeInSeconds"] <= 6 * 3600
+    replay = res["ReplayStreamFailures"]["Properties"]
+    assert replay["Handler"] == "chalicelib.events.handlers.replay_stream_failures"
+    assert replay["Environment"]["Variables"]["STREAM_FAILURE_QUEUE_URL"] == {"Ref": "CountTasksFailures"}
+    statements = [s for p in res["ReplayRole"]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert any(s["Action"] == ["sqs:ReceiveMessage", "sqs:DeleteMessage"] for s in statements)
+
+
 def test_roles_name_only_these_tables(template):
     res = template["Resources"]
-    for role in ("ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole"):
+    for role in ROLES:
         for policy in res[role]["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -13,6 +13,7 @@ from typing import Any
 from chalice import Blueprint, Rate
 
 from chalicelib import config, observability
+from chalicelib.events import replay
 from chalicelib.services import counters, jobs, queueing
 
 observability.setup_logging()
@@ -50,3 +51,10 @@ def reconcile_counters(event: Any) -> dict[str, Any]:
     """Repair any drift of the counters from the tasks table."""
     fixes = counters.reconcile()
     return {"fixed": len(fixes)}
+
+
+@bp.lambda_function(name="replay_stream_failures")
+def replay_stream_failures(event: Any, context: Any) -> dict[str, int]:
+    """Apply the stream batches ``count_tasks`` gave up on, read back from the stream (invoked by
+    an operator when the failure alarm fires; see README, Counters)."""
+    return replay.replay_failures()

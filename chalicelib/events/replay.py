@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib import config
@@ -45,6 +44,8 @@ class BatchInfo:
 
 
 def _streams() -> Any:
+    import boto3  # on first use: the stream function imports this module, boto3 costs 12 ms
+
     return boto3.client("dynamodbstreams", region_name=config.REGION, endpoint_url=config.STREAMS_ENDPOINT)
 
 
@@ -81,6 +82,8 @@ def replay_failures(queue_url: str | None = None, max_messages: int = 1000) -> d
     """Replay every batch reported to the failure queue; a message is deleted once its batch
     is applied, or once its range is gone from the stream (then logged, for reconciliation).
     A batch that fails again stays in the queue and raises."""
+    import boto3
+
     sqs = boto3.client("sqs", region_name=config.REGION)
     url = queue_url or config.STREAM_FAILURE_QUEUE_URL
     if not url:

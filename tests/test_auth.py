@@ -297,3 +297,19 @@ def test_a_cached_token_is_rechecked_when_the_key_changes(api, monkeypatch):
     assert api.get("/tasks", token=token_).status_code == 200
     monkeypatch.setattr(config, "JWT_SECRET", "a-rotated-secret-0123456789abcdef0123")
     assert api.get("/tasks", token=token_).status_code == 401
+
+
+def test_the_last_secret_read_serves_while_secrets_manager_fails(secrets_manager):
+    """A failed re-read keeps the values read before (for another TTL) rather than refusing
+    every token; only a first read that fails has nothing to serve."""
+    from chalicelib import auth
+
+    client, arn, clock = secrets_manager
+    good = hs({"roles": ["admin"], "exp": exp()}, "first-secret-0123456789abcdef0123")
+    assert auth.authenticate(f"Bearer {good}").roles == {"admin"}
+    client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    clock[0] += 301
+    assert auth.authenticate(f"Bearer {good}").roles == {"admin"}
+    auth._SECRETS.clear()
+    with pytest.raises(Exception, match="ResourceNotFound"):
+        auth.authenticate(f"Bearer {good}")

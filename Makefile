@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-run: install  ## serve the API on http://127.0.0.1:$(PORT)
+run: install  ## serve the API on http://127.0.0.1:$(PORT) (ICEPROD_API_VERSION=3 for IceProd 3's protocol)
 	PORT=$(PORT) $(PY) -m devserver.run
 
 token: install  ## print a token: make token ROLE=system [DATASETS=d1:write]
@@ -26,11 +26,15 @@ token: install  ## print a token: make token ROLE=system [DATASETS=d1:write]
 lint: install
 	$(PY) -m ruff check .
 
+# Each engine runs the suite under IceProd 2's protocol, then IceProd 3's own tests in a process
+# that serves protocol 3 (a process, like a deployment, serves one protocol).
 test-moto: install
 	$(PY) -m pytest -q -p no:cacheprovider
+	ICEPROD_API_VERSION=3 $(PY) -m pytest -q -p no:cacheprovider tests/protocol3
 
 test-ddblocal: install
 	$(PY) -m pytest -q -p no:cacheprovider --backend=ddblocal
+	ICEPROD_API_VERSION=3 $(PY) -m pytest -q -p no:cacheprovider --backend=ddblocal tests/protocol3
 
 package: install  ## the deployable template and code, in build/ (then cfn-lint)
 	rm -rf build

@@ -2,16 +2,11 @@
 
 from chalice import Chalice
 
-from chalicelib import observability
+from chalicelib import config, observability, routes
 from chalicelib.events import handlers
-from chalicelib.routes import actions, counts, datasets, files, middleware, tasks
 
 app = Chalice(app_name="iceprod-tasks")
 observability.setup_logging()
-app.register_blueprint(middleware.http)
-app.register_blueprint(tasks.bp)
-app.register_blueprint(datasets.bp)
-app.register_blueprint(files.bp)
-app.register_blueprint(actions.bp)
-app.register_blueprint(counts.bp)
+for blueprint in routes.blueprints(config.ICEPROD_API_VERSION):
+    app.register_blueprint(blueprint)
 app.register_blueprint(handlers.bp)

@@ -3,19 +3,24 @@
 Checked inside the app rather than by an API Gateway authorizer, so ``make run`` and AWS behave
 the same and every refusal keeps the ``{"code", "error"}`` shape.
 
-Tokens are JWTs. HS256 is verified with ``TASKS_JWT_SECRET``, RS256 with the PEM in
-``TASKS_JWT_PUBLIC_KEY`` (Keycloak); a token is accepted if any configured key verifies it.
-``exp`` is required; ``aud`` and ``iss`` are checked when configured.
+Tokens are JWTs, verified by one of the configured keys:
 
-Roles come from our own ``roles`` claim (``admin``, ``system``, ``user``; a ``user`` gets the
-datasets listed in ``datasets: {id: "read" | "write"}``), or from IceProd's Keycloak claims:
-the admin group, the ``iceprod-system`` client role, an IceCube institution group (a user, with
-``TASKS_KEYCLOAK_USER_ACCESS`` on every dataset, ``read`` by default).
+* the shared secret (``TASKS_JWT_SECRET``, or the Secrets Manager secret of
+  ``TASKS_JWT_SECRET_ARN``), HS256 or HS512 (IceProd 3's tools sign HS512); ``aud`` and ``iss``
+  are checked when ``TASKS_JWT_AUDIENCE`` / ``TASKS_JWT_ISSUER`` are set;
+* Keycloak's public key (``TASKS_JWT_PUBLIC_KEY``), RS256; ``iss`` and ``aud`` always checked
+  (``config.check_keys`` refuses to start without them).
+
+``exp`` is required. Roles come from IceProd's Keycloak claims (the admin group, the
+``iceprod-system`` client role, an IceCube institution group: a user with
+``TASKS_KEYCLOAK_USER_ACCESS`` on every dataset, ``read`` by default), whichever key signed;
+our own ``roles`` / ``datasets`` claims count only in tokens signed with the shared secret, which
+only we hold: a Keycloak user could otherwise have such claims mapped into a realm token.
 """
 
 from __future__ import annotations
 
-import functools
+import logging
 import re
 import threading
 import time
@@ -27,6 +32,7 @@ from typing import Any
 from chalicelib import config
 from chalicelib.errors import Forbidden, Unauthenticated
 
+log = logging.getLogger("iceprod_tasks.auth")
 ROLES = ("admin", "system", "user")
 ANY_DATASET = "*"
 
@@ -60,23 +66,76 @@ class Principal:
 config.check_keys()
 
 
-@functools.cache
-def _secret_from_arn(arn: str) -> str:
-    """The HS256 secret from Secrets Manager, fetched once per container (first request)."""
+#: The clock of the secret's cache (tests move it instead of sleeping).
+_clock = time.monotonic
+
+
+class _SecretVersions:
+    """The shared secret's current and previous values from Secrets Manager, re-read after
+    ``JWT_SECRET_TTL_SECONDS``: a warm function follows a rotation within that time, and tokens
+    signed just before it (``AWSPREVIOUS``) verify until they expire."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._arn: str | None = None
+        self._values: tuple[str, ...] = ()
+        self._read_at = 0.0
+
+    def get(self, arn: str) -> tuple[str, ...]:
+        with self._lock:
+            if arn == self._arn and _clock() - self._read_at < config.JWT_SECRET_TTL_SECONDS:
+                return self._values
+            try:
+                values = _read_secret_versions(arn)
+            except Exception:
+                if arn != self._arn or not self._values:
+                    raise
+                log.warning("Secrets Manager unavailable; keeping the secret read before", exc_info=True)
+                values = self._values
+            self._arn, self._values, self._read_at = arn, values, _clock()
+            return values
+
+    def clear(self) -> None:
+        with self._lock:
+            self._arn, self._values = None, ()
+
+
+def _read_secret_versions(arn: str) -> tuple[str, ...]:
     import boto3
 
-    return boto3.client("secretsmanager", region_name=config.REGION).get_secret_value(SecretId=arn)["SecretString"]
+    client = boto3.client("secretsmanager", region_name=config.REGION)
+    values = [client.get_secret_value(SecretId=arn)["SecretString"]]
+    try:
+        previous = client.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"]
+    except client.exceptions.ResourceNotFoundException:  # never rotated
+        previous = None
+    if previous and previous != values[0]:
+        values.append(previous)
+    return tuple(values)
 
 
-def _keys() -> list[tuple[Any, str]]:
-    keys = []
+_SECRETS = _SecretVersions()
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A key that may verify a token; ``shared`` keys are ours, so our own claims count."""
+
+    material: str
+    algorithms: tuple[str, ...]
+    shared: bool
+
+
+def _keys() -> tuple[_Key, ...]:
+    secrets: tuple[str, ...] = ()
     if config.JWT_SECRET:
-        keys.append((config.JWT_SECRET, "HS256"))
+        secrets = (config.JWT_SECRET,)
     elif config.JWT_SECRET_ARN:
-        keys.append((_secret_from_arn(config.JWT_SECRET_ARN), "HS256"))
+        secrets = _SECRETS.get(config.JWT_SECRET_ARN)
+    keys = [_Key(secret, ("HS256", "HS512"), shared=True) for secret in secrets]
     if config.JWT_PUBLIC_KEY:
-        keys.append((config.JWT_PUBLIC_KEY.replace("\\n", "\n"), "RS256"))
-    return keys
+        keys.append(_Key(config.JWT_PUBLIC_KEY.replace("\\n", "\n"), ("RS256",), shared=False))
+    return tuple(keys)
 
 
 class _VerifiedTokens:
@@ -87,20 +146,20 @@ class _VerifiedTokens:
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._lock = threading.Lock()
-        self._claims: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._claims: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], bool]] = OrderedDict()
 
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def get(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], bool] | None:
         with self._lock:
-            claims = self._claims.get(key)
-            if claims is not None:
+            verified = self._claims.get(key)
+            if verified is not None:
                 self._claims.move_to_end(key)
-        if claims is not None and claims["exp"] <= time.time():
+        if verified is not None and verified[0]["exp"] <= time.time():
             raise Unauthenticated("token expired")
-        return claims
+        return verified
 
-    def put(self, key: tuple[Any, ...], claims: dict[str, Any]) -> None:
+    def put(self, key: tuple[Any, ...], verified: tuple[dict[str, Any], bool]) -> None:
         with self._lock:
-            self._claims[key] = claims
+            self._claims[key] = verified
             while len(self._claims) > self._size:
                 self._claims.popitem(last=False)
 
@@ -108,40 +167,43 @@ class _VerifiedTokens:
 _VERIFIED = _VerifiedTokens()
 
 
-def decode_token(token: str) -> dict[str, Any]:
-    """The verified claims of ``token``, or ``Unauthenticated``."""
-    cache_key = (token, config.JWT_SECRET, config.JWT_SECRET_ARN, config.JWT_PUBLIC_KEY,
-                 config.JWT_AUDIENCE, config.JWT_ISSUER)
-    claims = _VERIFIED.get(cache_key)
-    if claims is None:
-        claims = _verify(token)
-        if isinstance(claims.get("exp"), (int, float)):
-            _VERIFIED.put(cache_key, claims)
-    return claims
+def decode_token(token: str) -> tuple[dict[str, Any], bool]:
+    """The verified claims of ``token`` and whether the shared secret signed it; or
+    ``Unauthenticated``. The cache key holds the key material, so a token verified by a secret
+    that rotation has since dropped is verified again (and refused)."""
+    keys = _keys()
+    cache_key = (token, keys, config.JWT_AUDIENCE, config.JWT_ISSUER, config.KEYCLOAK_AUDIENCE,
+                 config.KEYCLOAK_ISSUER, config.KEYCLOAK_ANY_AUDIENCE)
+    cached = _VERIFIED.get(cache_key)
+    if cached is not None:
+        return cached
+    verified = _verify(token, keys)
+    if isinstance(verified[0].get("exp"), (int, float)):
+        _VERIFIED.put(cache_key, verified)
+    return verified
 
 
-def _verify(token: str) -> dict[str, Any]:
+def _verify(token: str, keys: tuple[_Key, ...]) -> tuple[dict[str, Any], bool]:
     import jwt  # imported on first use: it loads `cryptography`, a cold-start cost
 
-    keys = _keys()
     if not keys:
         raise Unauthenticated("no token key is configured")
-    options = {"require": ["exp"], "verify_aud": bool(config.JWT_AUDIENCE)}
     last: Exception | None = None
-    for key, algorithm in keys:
+    for key in keys:
+        if key.shared:
+            audience, issuer, required = config.JWT_AUDIENCE, config.JWT_ISSUER, ["exp"]
+        else:
+            audience = None if config.KEYCLOAK_ANY_AUDIENCE else config.KEYCLOAK_AUDIENCE
+            issuer, required = config.KEYCLOAK_ISSUER, ["exp", "iss"] + (["aud"] if audience else [])
         try:
-            return jwt.decode(
-                token,
-                key,
-                algorithms=[algorithm],
-                audience=config.JWT_AUDIENCE,
-                issuer=config.JWT_ISSUER,
-                options=options,
-            )
+            claims = jwt.decode(token, key.material, algorithms=list(key.algorithms), audience=audience,
+                                issuer=issuer, options={"require": required, "verify_aud": bool(audience)})
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError as error:
             last = error
+            continue
+        return claims, key.shared
     raise Unauthenticated(f"invalid token: {last}")
 
 
@@ -164,16 +226,16 @@ def _keycloak_roles(claims: dict[str, Any]) -> tuple[set[str], dict[str, str]]:
     return roles, datasets
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Our roles from our own claims or from Keycloak's."""
-    roles = {r for r in claims.get("roles") or [] if r in ROLES} if isinstance(claims.get("roles"), list) else set()
-    grants = claims.get("datasets")
-    datasets = (
-        {k: v for k, v in grants.items() if v in ("read", "write")} if isinstance(grants, dict) else {}
-    )
-    kc_roles, kc_datasets = _keycloak_roles(claims)
-    roles |= kc_roles
-    datasets = {**kc_datasets, **datasets}
+def principal_from_claims(claims: dict[str, Any], shared: bool) -> Principal:
+    """Our roles from Keycloak's claims, plus our own ``roles`` / ``datasets`` claims when the
+    token was signed with the shared secret (``shared``)."""
+    roles, datasets = _keycloak_roles(claims)
+    if shared:
+        own = claims.get("roles")
+        roles |= {r for r in own if r in ROLES} if isinstance(own, list) else set()
+        grants = claims.get("datasets")
+        if isinstance(grants, dict):
+            datasets.update({k: v for k, v in grants.items() if v in ("read", "write")})
     return Principal(subject=str(claims.get("sub", "")), roles=frozenset(roles), datasets=datasets)
 
 
@@ -184,7 +246,7 @@ def authenticate(authorization: str | None) -> Principal:
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Authorization must be 'Bearer <token>'")
-    return principal_from_claims(decode_token(token.strip()))
+    return principal_from_claims(*decode_token(token.strip()))
 
 
 def authorize(principal: Principal, access: Access, dataset_id: str | None) -> None:

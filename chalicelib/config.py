@@ -25,6 +25,13 @@ def _opt(name: str) -> str | None:
     return value or None
 
 
+# --- protocol --------------------------------------------------------------------------
+#: Which IceProd Tasks protocol this deployment serves: "2" (pilots claim with
+#: ``/task_actions/process``) or "3" (the grid daemon claims with ``queue_many``).
+ICEPROD_API_VERSION = _env.get("ICEPROD_API_VERSION", "2").strip()
+if ICEPROD_API_VERSION not in ("2", "3"):
+    raise RuntimeError(f"ICEPROD_API_VERSION must be 2 or 3, not {ICEPROD_API_VERSION!r}")
+
 # --- tables ---------------------------------------------------------------------------
 TASKS_TABLE = _env.get("TASKS_TABLE", "iceprod-tasks")
 FILES_TABLE = _env.get("FILES_TABLE", "iceprod-dataset-files")
@@ -69,8 +76,18 @@ JWT_SECRET = _opt("TASKS_JWT_SECRET")
 #: A Secrets Manager secret holding the HS256 secret (the deployed stack's way).
 JWT_SECRET_ARN = _opt("TASKS_JWT_SECRET_ARN")
 JWT_PUBLIC_KEY = _opt("TASKS_JWT_PUBLIC_KEY")
+#: Seconds the Secrets Manager secret is kept before it is read again (a rotation reaches warm
+#: functions within this time; until then the previous version still verifies).
+JWT_SECRET_TTL_SECONDS = max(0.0, _float("TASKS_JWT_SECRET_TTL_SECONDS", 300.0))
+#: Optional ``aud`` / ``iss`` of tokens signed with the shared secret.
 JWT_AUDIENCE = _opt("TASKS_JWT_AUDIENCE")
 JWT_ISSUER = _opt("TASKS_JWT_ISSUER")
+#: ``aud`` and ``iss`` of RS256 (Keycloak) tokens: required with ``TASKS_JWT_PUBLIC_KEY``, since
+#: the realm's key signs tokens for every client of the realm.
+KEYCLOAK_AUDIENCE = _opt("TASKS_KEYCLOAK_AUDIENCE")
+KEYCLOAK_ISSUER = _opt("TASKS_KEYCLOAK_ISSUER")
+#: Unsafe: accept a Keycloak token of any audience (any client of the realm).
+KEYCLOAK_ANY_AUDIENCE = _env.get("TASKS_KEYCLOAK_ANY_AUDIENCE", "no").lower() in ("yes", "on", "1", "true")
 #: Keycloak claim mapping (IceProd's production tokens).
 KEYCLOAK_ADMIN_GROUP = _env.get("TASKS_KEYCLOAK_ADMIN_GROUP", "/tokens/IceProdAdmins")
 KEYCLOAK_CLIENT = _env.get("TASKS_KEYCLOAK_CLIENT", "iceprod")
@@ -84,9 +101,19 @@ IN_LAMBDA = bool(_opt("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def check_keys() -> None:
-    """A deployed function refuses to start without a way to verify tokens."""
+    """Refuse to start when tokens could not be verified, or would be verified too widely.
+
+    A deployed function needs a key. A Keycloak public key needs the issuer and the audience
+    (or the explicit ``TASKS_KEYCLOAK_ANY_AUDIENCE``): without them any token of the realm,
+    issued to any of its clients, would verify.
+    """
     if IN_LAMBDA and not (JWT_SECRET or JWT_SECRET_ARN or JWT_PUBLIC_KEY):
         raise RuntimeError("no token key: set TASKS_JWT_SECRET_ARN, TASKS_JWT_SECRET or TASKS_JWT_PUBLIC_KEY")
+    if JWT_PUBLIC_KEY and not KEYCLOAK_ISSUER:
+        raise RuntimeError("TASKS_JWT_PUBLIC_KEY needs TASKS_KEYCLOAK_ISSUER (the realm's issuer URL)")
+    if JWT_PUBLIC_KEY and not (KEYCLOAK_AUDIENCE or KEYCLOAK_ANY_AUDIENCE):
+        raise RuntimeError("TASKS_JWT_PUBLIC_KEY needs TASKS_KEYCLOAK_AUDIENCE "
+                           "(or TASKS_KEYCLOAK_ANY_AUDIENCE=yes, which accepts tokens of every client)")
 
 
 def set_jwt_secret(secret: str) -> None:
@@ -135,6 +162,8 @@ QUEUE_PER_CYCLE = max(0, _int("QUEUE_PER_CYCLE", 1000))
 #: Seconds a stream record's "applied" marker lives (streams keep records 24 h).
 MARKER_TTL_SECONDS = _int("MARKER_TTL_SECONDS", 48 * 3600)
 RECONCILE_RATE_HOURS = max(1, _int("RECONCILE_RATE_HOURS", 24))
+#: The SQS queue where Lambda reports stream batches the counters function gave up on.
+STREAM_FAILURE_QUEUE_URL = _opt("STREAM_FAILURE_QUEUE_URL")
 
 # --- local server ----------------------------------------------------------------------
 PORT = _int("PORT", 8000)

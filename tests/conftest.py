@@ -26,7 +26,8 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ["AWS_REGION"] = "us-east-1"
 os.environ["TASKS_JWT_SECRET"] = "test-secret-0123456789abcdef0123456789"
 for _name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS", "AWS_PROFILE",
-              "TASKS_JWT_PUBLIC_KEY", "TASKS_JWT_AUDIENCE", "TASKS_JWT_ISSUER"):
+              "TASKS_JWT_PUBLIC_KEY", "TASKS_JWT_AUDIENCE", "TASKS_JWT_ISSUER", "TASKS_KEYCLOAK_AUDIENCE",
+              "TASKS_KEYCLOAK_ISSUER", "TASKS_KEYCLOAK_ANY_AUDIENCE"):
     os.environ.pop(_name, None)
 
 _ENGINE = None

@@ -1,7 +1,8 @@
 """The stream consumer that keeps the counters, and the scheduled jobs.
 
-On AWS each is its own Lambda function; ``make run`` drives the same handlers from background
-threads (:mod:`devserver.background`).
+On AWS each is its own Lambda function whose handler is in this module, so Lambda imports this
+module, not ``app.py``: it sets up the JSON logs itself. ``make run`` drives the same handlers
+from background threads (:mod:`devserver.background`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from chalicelib import config
+from chalicelib import config, observability
+from chalicelib.events import replay
 from chalicelib.services import counters, jobs, queueing
 
+observability.setup_logging()
 log = logging.getLogger("iceprod_tasks.events")
 bp = Blueprint(__name__)
 
@@ -48,3 +51,10 @@ def reconcile_counters(event: Any) -> dict[str, Any]:
     """Repair any drift of the counters from the tasks table."""
     fixes = counters.reconcile()
     return {"fixed": len(fixes)}
+
+
+@bp.lambda_function(name="replay_stream_failures")
+def replay_stream_failures(event: Any, context: Any) -> dict[str, int]:
+    """Apply the stream batches ``count_tasks`` gave up on, read back from the stream (invoked by
+    an operator when the failure alarm fires; see README, Counters)."""
+    return replay.replay_failures()

@@ -19,8 +19,8 @@ REPORT = {"type": "object", "properties": {
     "time_used": TIME_USED, "site": {"type": "string"}, "reason": {"type": "string"},
     "resources": {"type": "object", "properties": {
         k: {"anyOf": [{"type": "null"}, s.NUMBER]} for k in ("cpu", "gpu", "memory", "disk", "time")}}}}
-OFFER = {"type": ["object", "null"], "maxProperties": s.MAX_OFFER_KEYS, "propertyNames": {"pattern": r"^[^\[\]]{1,64}$", "maxBytes": s.MAX_KEY_BYTES},
-         "additionalProperties": SCALAR}
+OFFER = {"type": ["object", "null"], "maxProperties": s.MAX_OFFER_KEYS,
+         "propertyNames": {"pattern": r"^[^\[\]]{1,64}$", "maxBytes": s.MAX_KEY_BYTES}, "additionalProperties": SCALAR}
 FILTERS = {"type": ["object", "null"], "additionalProperties": False,
            "properties": {k: SCALAR for k in claims.QUERY_PARAMS},
            "errorMessage": {"additionalProperties": "query_params may only filter on "

@@ -31,6 +31,7 @@ from pynamodb.expressions.operand import Path
 from chalicelib import config, db
 from chalicelib.models import Counter, Task
 from chalicelib.models.tasks import STATUSES
+from chalicelib.services import dataset_index
 
 log = logging.getLogger("iceprod_tasks.counters")
 Key = tuple[str, str]
@@ -99,6 +100,16 @@ def deltas(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -
 class Record:
     event_id: str
     changes: dict[Key, Delta]
+    entered: str | None = None  # the dataset its task entered, listed by ``GET /datasets``
+
+
+def _entered(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> str | None:
+    old, new = _facts(old_image), _facts(new_image)
+    return dataset_index.entered(old[1] if old else None, new[1] if new else None)
+
+
+def _index_keys(record: Record) -> set[Key]:
+    return {(dataset_index.PARTITION, record.entered)} if record.entered is not None else set()
 
 
 def _records(events: Iterable[dict[str, Any]]) -> list[Record]:
@@ -107,7 +118,7 @@ def _records(events: Iterable[dict[str, Any]]) -> list[Record]:
         images = event.get("dynamodb", {})
         changes = deltas(images.get("OldImage"), images.get("NewImage"))
         if changes:
-            out.append(Record(event["eventID"], changes))
+            out.append(Record(event["eventID"], changes, _entered(images.get("OldImage"), images.get("NewImage"))))
     return out
 
 
@@ -116,7 +127,7 @@ def _pack(records: list[Record]) -> list[Record]:
     chunk: list[Record] = []
     keys: set[Key] = set()
     for record in records:
-        new_keys = keys | set(record.changes)
+        new_keys = keys | set(record.changes) | _index_keys(record)
         if len(chunk) + 1 + len(new_keys) > MAX_TRANSACTION:
             break
         chunk.append(record)
@@ -164,6 +175,7 @@ def _transaction(chunk: list[Record]) -> list[dict[str, Any]]:
         for key, delta in record.changes.items():
             summed.setdefault(key, Delta()).merge(delta)
     items += [_counter_update(k, d) for k, d in summed.items() if not d.empty]
+    items += [dataset_index.index_put(d) for d in sorted({r.entered for r in chunk if r.entered is not None})]
     return items
 
 
@@ -269,4 +281,5 @@ def reconcile() -> dict[Key, dict[str, int]]:
             with db.translated():
                 Counter._get_connection().connection.dispatch("UpdateItem", _counter_update(key, delta)["Update"])
             log.warning("reconcile fixed %s: %s", key, diff)
+    dataset_index.reconcile({pk[3:] for pk, sk in truth if sk == "status" and pk.startswith("ds#")}, dataset_key)
     return fixes

@@ -95,6 +95,18 @@ def test_datasets_holds_only_what_the_token_may_read(api, create, drain, roles, 
     assert sorted(response.data) == expected
 
 
+def test_datasets_answers_a_cors_preflight_from_an_allowed_origin(api, monkeypatch):
+    from chalicelib import config
+
+    monkeypatch.setattr(config, "CORS_ALLOW_ORIGINS", ("https://iceprod.icecube.aq",))
+    headers = {"Origin": "https://iceprod.icecube.aq", "Access-Control-Request-Method": "GET"}
+    preflight = api.request("OPTIONS", "/datasets", token=None, headers=headers)
+    assert preflight.status_code == 204 and preflight.headers["Allow"] == "OPTIONS, GET"
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://iceprod.icecube.aq"
+    answer = api.get("/datasets", headers={"Origin": "https://iceprod.icecube.aq"})
+    assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == "https://iceprod.icecube.aq"
+
+
 def test_datasets_refuses_a_token_without_a_role(api):
     response = api.get("/datasets", token=token([]))
     assert response.status_code == 403 and response.data["code"] == 403

@@ -40,10 +40,13 @@ def chromium(profile: Path) -> Any:
 
 class StagePrefixProxy:
     """Serves ``target`` under ``prefix`` (``/api/status`` → ``target/status``) byte for byte,
-    compressed answers included, as API Gateway serves a stage; anything else is 404."""
+    compressed answers included, as API Gateway serves a stage; anything else is 404. While
+    ``outage`` is set, every API call (not the page) is answered 503, as during a DynamoDB
+    outage."""
 
     def __init__(self, target: str, prefix: str = "/api") -> None:
         self.prefix = prefix
+        self.outage = False
         self.url = f"http://127.0.0.1:{free_port()}"
         proxy = self
 
@@ -64,6 +67,14 @@ class StagePrefixProxy:
             handler.send_response(404)
             handler.send_header("Content-Length", "0")
             handler.end_headers()
+            return
+        if self.outage and handler.path != f"{self.prefix}/status":
+            body = b'{"code": 503, "error": "the database is busy or unreachable, retry later"}'
+            handler.send_response(503)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
             return
         length = int(handler.headers.get("Content-Length") or 0)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}

@@ -241,3 +241,32 @@ def test_the_page_works_under_a_stage_prefix(browser, site):
         assert legend(browser, 'li.dataset[data-dataset="9"]') == expected("9")
     finally:
         proxy.stop()
+
+
+def test_the_page_backs_off_while_the_api_fails_and_recovers(browser, site):
+    from selenium.webdriver.common.by import By
+
+    proxy = StagePrefixProxy(site.url)
+    try:
+        open_page(browser, f"{proxy.url}/api/status#refresh=1", site.token)
+        wait_until(lambda: legend(browser, 'li.dataset[data-dataset="9"]') == expected("9"))
+        proxy.outage = True
+        delays = []
+
+        def retrying() -> bool:
+            text = browser.find_element(By.ID, "message").text
+            if "HTTP 503" in text and "retrying in" in text:
+                delay = int(text.split("retrying in ")[1].split()[0])
+                if not delays or delays[-1] != delay:
+                    delays.append(delay)
+            return len(delays) >= 3
+
+        wait_until(retrying)
+        assert delays[:3] == [2, 4, 8]  # 1 s interval, doubled per failure in a row
+        assert "stale" in browser.find_element(By.ID, "updated").get_attribute("class")
+        assert datasets_shown(browser) == ["9", "22001", "22010"]  # the last numbers stay shown
+        proxy.outage = False
+        wait_until(lambda: browser.find_element(By.ID, "message").text == "", seconds=20)
+        assert "stale" not in browser.find_element(By.ID, "updated").get_attribute("class")
+    finally:
+        proxy.stop()

@@ -43,6 +43,7 @@ class Access(Enum):
     SYSTEM = "system"  # admin or system only (the global routes)
     READ = "read"  # admin, system, or a user with read or write on the path's dataset
     WRITE = "write"  # admin, system, or a user with write on the path's dataset
+    OWN = "own datasets"  # admin, system, or any user: the answer holds only what it may read
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Principal:
         """Whether this principal may call a route needing ``access`` (on ``dataset_id``)."""
         if self.roles & {"admin", "system"}:
             return True
+        if access is Access.OWN:
+            return "user" in self.roles
         if "user" not in self.roles or access is Access.SYSTEM or dataset_id is None:
             return False
         grant = self.datasets.get(dataset_id) or self.datasets.get(ANY_DATASET)

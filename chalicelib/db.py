@@ -205,16 +205,22 @@ def _retried(send: Callable[[], list[Any]]) -> None:
     raise Unavailable("the database is busy, retry later")
 
 
-def batch_get(model: type[Model], hash_keys: list[str], attributes: list[str] | None = None) -> list[Item]:
-    """Items by hash key, 100 a request in parallel, unprocessed keys retried with backoff."""
+def batch_get(model: type[Model], keys: Sequence[str | tuple[str, str]],
+              attributes: list[str] | None = None) -> list[Item]:
+    """Items by key (a hash key, or (hash, range) on a table with both), 100 a request in
+    parallel, unprocessed keys retried with backoff; missing items are left out."""
     conn = table(model)
     name = model.Meta.table_name
-    key_name = model._hash_keyname
+    key_names = (model._hash_keyname, model._range_keyname)
     projection = [Path([a]) for a in attributes] if attributes else None
 
-    def fetch(chunk: list[str]) -> list[Item]:
+    def key_map(key: str | tuple[str, str]) -> Item:
+        parts = (key,) if isinstance(key, str) else key
+        return {key_name: {"S": part} for key_name, part in zip(key_names, parts, strict=False)}
+
+    def fetch(chunk: Sequence[str | tuple[str, str]]) -> list[Item]:
         items: list[Item] = []
-        pending: list[Item] = [{key_name: {"S": k}} for k in chunk]
+        pending: list[Item] = [key_map(k) for k in chunk]
 
         def send() -> list[Item]:
             nonlocal pending
@@ -227,7 +233,7 @@ def batch_get(model: type[Model], hash_keys: list[str], attributes: list[str] | 
         _retried(send)
         return items
 
-    chunks = [hash_keys[i : i + 100] for i in range(0, len(hash_keys), 100)]
+    chunks = [keys[i : i + 100] for i in range(0, len(keys), 100)]
     return [item for chunk_items in parallel(fetch, chunks) for item in chunk_items]
 
 
@@ -264,12 +270,25 @@ def update_request(model: type[Model], hash_key: str, range_key: str | None = No
     return table(model).get_operation_kwargs(hash_key, range_key, actions=actions)
 
 
-def transact_write(model: type[Model], puts: list[Item], updates: list[Item]) -> None:
+def check_request(model: type[Model], hash_key: str, range_key: str | None = None, *,
+                  condition: Condition) -> Item:
+    """A ConditionCheck of a transaction: the transaction fails unless ``condition`` holds."""
+    return table(model).get_operation_kwargs(hash_key, range_key, condition=condition)
+
+
+def delete_request(model: type[Model], hash_key: str, range_key: str | None = None) -> Item:
+    """A Delete of a transaction."""
+    return table(model).get_operation_kwargs(hash_key, range_key)
+
+
+def transact_write(model: type[Model], puts: Sequence[Item] = (), updates: Sequence[Item] = (),
+                   checks: Sequence[Item] = (), deletes: Sequence[Item] = ()) -> None:
     """One TransactWriteItems: all or nothing.
 
-    The items are sent puts first, then updates (PynamoDB's order), so the i-th cancellation
-    reason of a failed transaction is the i-th put's. Raises PynamoDB's ``TransactWriteError``.
+    The items are sent in PynamoDB's order: checks, deletes, puts, then updates; so without
+    checks and deletes the i-th cancellation reason of a failed transaction is the i-th put's.
+    Raises PynamoDB's ``TransactWriteError``.
     """
     with translated():
-        table(model).connection.transact_write_items(condition_check_items=[], delete_items=[], put_items=puts,
-                                                     update_items=updates)
+        table(model).connection.transact_write_items(condition_check_items=list(checks), delete_items=list(deletes),
+                                                     put_items=list(puts), update_items=list(updates))

@@ -38,6 +38,7 @@ def main() -> None:
     server = make_server(app, config.HOST, config.PORT)
     if config.JWT_SECRET:
         print(f"Admin token ({secret_source}):\n{make_token(['admin'])}", flush=True)
+    print(f"Status page: http://{config.HOST}:{server.server_address[1]}/status (paste the token)", flush=True)
     print(f"Serving on http://{config.HOST}:{server.server_address[1]}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

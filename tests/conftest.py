@@ -32,6 +32,8 @@ for _name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS", 
 
 _ENGINE = None
 _SKIPPED = ""
+#: Tools missing here whose tests were skipped; said again, loudly, after the run.
+LOUD_SKIPS: set[str] = set()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,9 +70,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _SKIPPED:
+    for skipped in sorted(LOUD_SKIPS | ({_SKIPPED} if _SKIPPED else set())):
         terminalreporter.write_line("!" * 80, red=True)
-        terminalreporter.write_line(f"WARNING: {_SKIPPED}", red=True)
+        terminalreporter.write_line(f"WARNING: {skipped}", red=True)
         terminalreporter.write_line("!" * 80, red=True)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from app import app
 
-OPEN = {("/openapi.json", "GET")}
+OPEN = {("/openapi.json", "GET"), ("/status", "GET")}
 IDS = {"{task_id}": "0" * 32, "{dataset_id}": "d1", "{status}": "idle", "{name}": "n", "{job_id}": "0" * 32}
 
 

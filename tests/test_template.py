@@ -37,6 +37,8 @@ def test_deployment_package_holds_no_local_runtime_code(package_dir):
 
     names = zipfile.ZipFile(package_dir / "deployment.zip").namelist()
     assert "app.py" in names and "chalicelib/services/claims.py" in names
+    page = {f"chalicelib/statuspage/{f}" for f in ("index.html", "style.css", "logic.js", "page.js")}
+    assert page <= set(names), page - set(names)  # the status page's files ship with the routes
     ours = [n for n in names if n == "app.py" or n.startswith("chalicelib/")]
     local = [n for n in names if n.startswith(("devserver/", "tests/", "bench/", "chalicelib/local/"))]
     assert not local, local

@@ -11,6 +11,8 @@ owns every key of it, so no other module spells one:
   transaction as its counts (``ttl`` expires it after the stream's 24 h retention);
 * bulk jobs: ``("job#<id>", "meta")`` (kind, payload, progress), its ids in
   ``("job#<id>", "chunk#NNNNN")``, and the running jobs listed under ``("jobs", "<id>")``;
+* ``("datasets", "<dataset_id>")``: a dataset listed by ``GET /datasets`` (key only; kept by the
+  stream with the counts, see :mod:`chalicelib.services.dataset_index`);
 * ``("consumer", "<stream>#<shard id>")``: where ``make run``'s stream consumer stopped reading.
 
 The table keeps its deployed name, logical id and ``COUNTERS_TABLE`` setting: it is retained data.
@@ -31,6 +33,8 @@ NAME_COUNTS_PREFIX = "name#"
 CHUNK_PREFIX = "chunk#"
 JOBS = "jobs"
 CONSUMER = "consumer"
+#: The partition of the dataset index: one key-only item per dataset.
+DATASETS = "datasets"
 
 
 class Bookkeeping(RetryingModel):
@@ -55,6 +59,11 @@ def name_counts(dataset_id: str, name: str) -> Key:
     return (dataset_partition(dataset_id), f"{NAME_COUNTS_PREFIX}{name}")
 
 
+def counted_dataset(key: Key) -> str | None:
+    """The dataset whose counts item this is (None: another item)."""
+    return key[0][len(_DATASET):] if key[0].startswith(_DATASET) and key[1] == "status" else None
+
+
 def is_name_counts(key: Key) -> bool:
     return key[1].startswith(NAME_COUNTS_PREFIX)
 
@@ -62,6 +71,11 @@ def is_name_counts(key: Key) -> bool:
 def is_counts(key: Key) -> bool:
     """Whether an item of this table is a count item (reconciliation compares only those)."""
     return key[0] == ALL_COUNTS[0] or key[0].startswith(_DATASET)
+
+
+def dataset_listing(dataset_id: str) -> Key:
+    """A dataset's entry in the dataset index."""
+    return (DATASETS, dataset_id)
 
 
 def applied_marker(event_id: str) -> Key:

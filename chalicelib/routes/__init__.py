@@ -12,9 +12,9 @@ from chalice import Blueprint
 
 def blueprints(version: str) -> list[Blueprint]:
     """The blueprints of protocol ``version`` ("2" or "3"), the shared ones first."""
-    from chalicelib.routes import files, middleware
+    from chalicelib.routes import files, middleware, status
 
-    shared = [middleware.http, files.bp]
+    shared = [middleware.http, files.bp, status.bp]
     if version == "3":
         return shared
     from chalicelib.routes import actions, counts, datasets, tasks

@@ -20,7 +20,7 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib import config, schema
-from chalicelib.auth import Access, authenticate, authorize
+from chalicelib.auth import Access, Principal, authenticate, authorize
 from chalicelib.errors import AnswerTooLarge, DomainError, error_response
 from chalicelib.routes import cors, encoding
 from chalicelib.services.pages import PageRequest
@@ -42,6 +42,8 @@ class Input(schema.Call):
     (more for a client that accepts gzip: the Lambda cap then applies to the compressed form)."""
 
     answer_bytes: int = encoding.MAX_ANSWER_BYTES
+    #: Who is calling (for routes whose answer depends on it, as ``GET /datasets``).
+    principal: Principal | None = None
 
     def page(self) -> PageRequest:
         """The paging a listing route was asked for (its ``limit`` and ``cursor``)."""
@@ -75,7 +77,8 @@ def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int 
                 authorize(principal, access, params.get("dataset_id"))
                 call = operation.accept(params, request.query_params or {}, request.raw_body)
                 budget = _answer_budget(request)
-                return _answer(request, view(Input(call.query, call.body, budget), **params), status, budget)
+                given = Input(call.query, call.body, budget, principal)
+                return _answer(request, view(given, **params), status, budget)
             except DomainError as error:
                 return error_response(error)
 

@@ -33,6 +33,7 @@ from chalicelib import config, db
 from chalicelib.models import Bookkeeping, Task, bookkeeping
 from chalicelib.models.bookkeeping import Key
 from chalicelib.models.tasks import STATUSES
+from chalicelib.services import dataset_index
 
 log = logging.getLogger("iceprod_tasks.counters")
 MAX_TRANSACTION = 100
@@ -93,6 +94,16 @@ def deltas(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -
 class Record:
     event_id: str
     changes: dict[Key, Delta]
+    entered: str | None = None  # the dataset its task entered, listed by ``GET /datasets``
+
+
+def _entered(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> str | None:
+    old, new = _facts(old_image), _facts(new_image)
+    return dataset_index.entered(old[1] if old else None, new[1] if new else None)
+
+
+def _index_keys(record: Record) -> set[Key]:
+    return {bookkeeping.dataset_listing(record.entered)} if record.entered is not None else set()
 
 
 def _records(events: Iterable[dict[str, Any]]) -> list[Record]:
@@ -101,7 +112,7 @@ def _records(events: Iterable[dict[str, Any]]) -> list[Record]:
         images = event.get("dynamodb", {})
         changes = deltas(images.get("OldImage"), images.get("NewImage"))
         if changes:
-            out.append(Record(event["eventID"], changes))
+            out.append(Record(event["eventID"], changes, _entered(images.get("OldImage"), images.get("NewImage"))))
     return out
 
 
@@ -110,7 +121,7 @@ def _pack(records: list[Record]) -> list[Record]:
     chunk: list[Record] = []
     keys: set[Key] = set()
     for record in records:
-        new_keys = keys | set(record.changes)
+        new_keys = keys | set(record.changes) | _index_keys(record)
         if len(chunk) + 1 + len(new_keys) > MAX_TRANSACTION:
             break
         chunk.append(record)
@@ -142,7 +153,8 @@ def _apply_chunk(chunk: list[Record]) -> None:
             summed.setdefault(key, Delta()).merge(delta)
     updates = [db.update_request(Bookkeeping, *k, actions=_counter_actions(d)) for k, d in summed.items()
                if not d.empty]
-    db.transact_write(Bookkeeping, puts=markers, updates=updates)
+    listings = [dataset_index.index_put(d) for d in sorted({r.entered for r in chunk if r.entered is not None})]
+    db.transact_write(Bookkeeping, puts=markers + listings, updates=updates)  # markers first: reasons map to them
 
 
 def apply_stream_records(events: list[dict[str, Any]]) -> int:
@@ -243,4 +255,6 @@ def reconcile() -> dict[Key, dict[str, int]]:
             delta = Delta(Tally(diff), truth.get(key, Delta()).name, truth.get(key, Delta()).task_index)
             db.update_item(Bookkeeping, *key, actions=_counter_actions(delta))
             log.warning("reconcile fixed %s: %s", key, diff)
+    with_tasks = {bookkeeping.counted_dataset(k) for k, delta in truth.items() if not delta.empty}
+    dataset_index.reconcile(with_tasks - {None})
     return fixes

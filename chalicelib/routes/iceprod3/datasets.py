@@ -24,14 +24,12 @@ LIST_QUERY = {
     "keys": KEY_LIST, **s.PAGE_PARAMS,
 }
 #: A bulk action's selection: the whole dataset (no ``jobs``/``tasks``), or those jobs, or tasks.
-SELECTION = {"anyOf": [
-    {"type": "object", "properties": {
-        "jobs": {"type": "array", "items": {"type": "string"}, "maxItems": tasks.MAX_BULK_IDS,
-                 "errorMessage": "Too many jobs specified (limit: 100k)"},
-        "tasks": {"type": "array", "items": {"type": "string"}, "maxItems": tasks.MAX_BULK_IDS,
-                  "errorMessage": "Too many tasks specified (limit: 100k)"}}},
-    {"type": ["array", "null"]},
-], "errorMessage": "the body selects with a jobs or a tasks list of ids"}
+SELECTION = {"type": ["object", "array", "null"], "properties": {
+    "jobs": {"type": "array", "items": {"type": "string"}, "maxItems": tasks.MAX_BULK_IDS,
+             "errorMessage": {"maxItems": "Too many jobs specified (limit: 100k)"}},
+    "tasks": {"type": "array", "items": {"type": "string"}, "maxItems": tasks.MAX_BULK_IDS,
+              "errorMessage": {"maxItems": "Too many tasks specified (limit: 100k)"}}},
+    "errorMessage": {"type": "the body selects with a jobs or a tasks list of ids"}}
 _INTS, _FLOATS = ("cpu", "gpu"), ("memory", "disk", "time")
 REQUIREMENTS = {"allOf": [
     {"type": "object", "minProperties": 1, "errorMessage": "Missing body"},

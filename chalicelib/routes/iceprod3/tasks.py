@@ -60,7 +60,7 @@ BULK = {"allOf": [
     {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array", "minItems": 1}},
      "errorMessage": "Missing tasks in body"},
     {"properties": {"tasks": {"maxItems": tasks.MAX_BULK_IDS, "items": {"type": "string"},
-                              "errorMessage": "Too many tasks specified (limit: 100k)"}}},
+                              "errorMessage": {"maxItems": "Too many tasks specified (limit: 100k)"}}}},
 ]}
 LIST_QUERY = {"status": {"type": "string", "x-parse": "pipe-list", "default": "",
                          "description": "|-separated statuses (unchecked: an unknown one matches nothing)"},

@@ -29,6 +29,9 @@ class Protocol:
     #: ``status_changed`` always with six fractional digits (IceProd 3), or as Python's
     #: ``isoformat`` writes it, without a zero fraction (IceProd 2).
     fixed_microseconds: bool
+    #: IceProd 3's auth: a ``user`` token's dataset rights come from each dataset's access record
+    #: (:mod:`chalicelib.services.access`), and refusals carry IceProd's reason strings.
+    access_records: bool = False
 
     def allowed_from(self, status: str) -> frozenset[str] | None:
         """The statuses from which a checked move into ``status`` is allowed (None: any)."""
@@ -64,6 +67,7 @@ ICEPROD3 = Protocol(
     initial_status="idle",
     prev=ICEPROD3_PREV,
     fixed_microseconds=True,
+    access_records=True,
 )
 
 #: The protocol this deployment serves.

@@ -285,3 +285,28 @@ def test_the_listing_follows_the_records(api, listed):
     assert set(api.get("/datasets", token=token(["user"], {"d4": "read"})).data) == {"d4"}
     assert set(api.get("/datasets", token=ip3([ADMINS])).data) == {"d1", "d2", "d3", "d4"}
     assert set(api.get("/datasets", token=ip3(system=True, username=None)).data) == {"d1", "d2", "d3", "d4"}
+
+
+def test_rs256_keycloak_tokens_map_the_same_way(api, monkeypatch):
+    """A real Keycloak's tokens: the same roles, groups and username, the same records."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    monkeypatch.setattr(config, "JWT_PUBLIC_KEY", key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    monkeypatch.setattr(config, "KEYCLOAK_AUDIENCE", "iceprod")
+    monkeypatch.setattr(config, "KEYCLOAK_ISSUER", "https://keycloak.example/realms/IceCube")
+
+    def kc(groups, username="alice"):
+        return jwt.encode({"aud": "iceprod", "iss": "https://keycloak.example/realms/IceCube",
+                           "exp": time.time() + 60, "groups": groups, "preferred_username": username},
+                          key, algorithm="RS256")
+
+    assert refused(read(api, kc([ICECUBE])), 403, "attr not found")
+    api.put("/datasets/d1/access", {"group": "simprod", "owner": "bob"})
+    assert read(api, kc([ICECUBE])).status_code == 200
+    assert refused(write(api, kc([ICECUBE])), 403, "authorization failed")
+    assert write(api, kc([ICECUBE, SIMPROD])).status_code == 201
+    assert api.put("/datasets/d1/access", {"group": "users", "owner": "bob"}, token=kc([ADMINS])).status_code == 200
+    assert refused(read(api, kc([ICECUBE], username=None)), 401, "authentication failed")

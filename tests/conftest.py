@@ -98,9 +98,11 @@ def tables(backend: str) -> Iterator[None]:
     client), so the models' cached connections can serve every test.
     """
     from chalicelib.models import ALL_MODELS, create_tables
+    from chalicelib.services import protocol_marker
     from chalicelib.services.claims import CACHE
 
     CACHE.clear()
+    protocol_marker.forget()  # fresh tables: the first request checks (and claims) them again
     if backend == "moto":
         with mock_aws():
             create_tables()

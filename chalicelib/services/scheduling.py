@@ -7,7 +7,8 @@ the others separately (GPU: ``requirements.gpu`` a number > 0; the others: ≤ 0
 1. ``n = min(idle, QUEUE_TARGET - waiting, QUEUE_PER_CYCLE)`` (IceProd's ``NTASKS`` 250000 and
    ``NTASKS_PER_CYCLE`` 1000), from the counters; nothing to do when ``n ≤ 0``;
 2. idle candidates, highest priority first, from the status index, at most ``5 n`` read
-   (IceProd's ``TASKS_GET_FACTOR``);
+   (IceProd's ``TASKS_GET_FACTOR``), taken ``n - moved`` at a time so that no more are checked
+   (and deprioritized) than the cycle needs;
 3. a candidate with a dependency that is not ``complete`` gets priority 0 and is skipped, as
    IceProd's scheduler does (it sinks below every runnable task); one that is ready moves to
    ``waiting`` by a conditional write (``status = idle``) that changes only the status and its
@@ -107,14 +108,14 @@ def cycle(gpu: bool, deadline: float) -> dict[str, Any]:
     budget = GET_FACTOR * n
     attributes = store.projection(["task_id", "priority", "depends", "requirements"])
     cursor = PriorityCursor("idle", min(PAGE_SIZE, budget), attributes=attributes)
-    while numbers["moved"] < n and cursor.scanned < budget and time.monotonic() < deadline:
-        batch = [item for item in cursor.take(min(PAGE_SIZE, n - numbers["moved"])) if is_gpu(item) == gpu]
-        if not batch and cursor.exhausted:
+    while numbers["moved"] < n and numbers["read"] < budget and time.monotonic() < deadline:
+        taken = cursor.take(min(PAGE_SIZE, n - numbers["moved"], budget - numbers["read"]))
+        if not taken:
             break
-        ready, blocked = _ready(batch)
+        numbers["read"] += len(taken)
+        ready, blocked = _ready([item for item in taken if is_gpu(item) == gpu])
         numbers["deprioritized"] += sum(db.parallel(_deprioritize, blocked))
         numbers["moved"] += sum(db.parallel(_to_waiting, [item["task_id"]["S"] for item in ready]))
-    numbers["read"] = cursor.scanned
     return numbers
 
 

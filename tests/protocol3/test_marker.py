@@ -3,6 +3,7 @@ request, the scheduled functions do nothing, ``make run`` does not start)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -123,7 +124,7 @@ def _run_server(backend: str, tmp_path, url: str, prefix: str, version: str) -> 
 def engine_url(backend):
     """A DynamoDB server both processes of a test share (the embedded one dies with its process)."""
     if backend == "ddblocal":
-        yield config.dynamodb_endpoint()
+        yield os.environ["AWS_ENDPOINT_URL_DYNAMODB"]  # set by the test harness after config was read
         return
     from devserver.embedded import EmbeddedDynamoDB
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import db, ids
-from chalicelib.models import Task
-from chalicelib.services import store, tasks
+from chalicelib.models import Bookkeeping, Task, bookkeeping
+from chalicelib.services import protocol_marker, store, tasks
 from tests.conftest import new_task
 
 
@@ -25,3 +25,12 @@ def raw(task_id: str) -> dict[str, Any]:
 
 def doc(task_id: str) -> dict[str, Any]:
     return store.document(raw(task_id))
+
+
+def mark(version: str | None) -> None:
+    """Mark the tables as a service of ``version`` left them (None: no marker, as before the
+    marker existed), and have this process check them again."""
+    db.delete_item(Bookkeeping, *bookkeeping.PROTOCOL_MARKER)
+    if version is not None:
+        protocol_marker.claim(version)
+    protocol_marker.forget()

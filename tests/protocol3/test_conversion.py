@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.models.tasks import CONVERTED, STATUS_KEY, status_key
 from chalicelib.services import conversion, counters, protocol_marker
-from tests.protocol3.stored import doc, put_task, raw
+from tests.protocol3.stored import doc, mark, put_task, raw
 
 EXPECTED = {"idle": "idle", "waiting": "idle", "queued": "waiting", "processing": "waiting", "reset": "waiting",
             "resume": "waiting", "suspended": "suspended", "failed": "failed", "complete": "complete"}
@@ -17,7 +17,7 @@ EXPECTED = {"idle": "idle", "waiting": "idle", "queued": "waiting", "processing"
 @pytest.fixture
 def iceprod2(tables):
     """Tables of IceProd 2 data: one task of every status, marked as IceProd 2's."""
-    protocol_marker.claim("2")
+    mark("2")
     return {status: put_task(status=status, job_index=i) for i, status in enumerate(EXPECTED)}
 
 
@@ -37,20 +37,21 @@ def test_every_status_is_mapped_and_instance_id_set(iceprod2):
 
 
 def test_an_instance_id_a_task_holds_is_kept(tables):
-    protocol_marker.claim("2")
+    mark("2")
     task_id = put_task(status="queued", instance_id="abc")
     conversion.convert(settle_seconds=0)
     assert doc(task_id)["instance_id"] == "abc" and doc(task_id)["status"] == "waiting"
 
 
 def test_unmarked_tables_are_converted_as_iceprod2_data(tables):
+    mark(None)
     task_id = put_task(status="waiting")
     conversion.convert(settle_seconds=0)
     assert doc(task_id)["status"] == "idle" and protocol_marker.marker() == ("3", None)
 
 
 def test_an_interrupted_conversion_resumes_and_converts_no_task_twice(tables, monkeypatch, api):
-    protocol_marker.claim("2")
+    mark("2")
     ids = {put_task(status=status, job_index=i): status
            for i, status in enumerate(["waiting", "queued", "processing", "complete"] * 6)}
     real = conversion.convert_task
@@ -92,7 +93,7 @@ def test_an_interrupted_conversion_resumes_and_converts_no_task_twice(tables, mo
 
 
 def test_a_task_changed_since_the_scan_read_it_is_skipped(tables):
-    protocol_marker.claim("2")
+    mark("2")
     task_id = put_task(status="waiting")
     stale = raw(task_id)
     from chalicelib.services import store
@@ -122,8 +123,7 @@ def test_a_settled_stream_needs_no_repair(iceprod2, drain, monkeypatch):
 
 
 def test_converting_iceprod3_tables_does_nothing(tables):
-    protocol_marker.claim("3")
-    task_id = put_task(status="waiting")
+    task_id = put_task(status="waiting")  # the tables are marked IceProd 3's
     assert conversion.convert(settle_seconds=0).already
     assert doc(task_id)["status"] == "waiting"
 

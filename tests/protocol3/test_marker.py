@@ -7,13 +7,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
 from chalicelib import config, protocol
 from chalicelib.services import protocol_marker
-from tests.protocol3.stored import doc, put_task
+from tests.protocol3.stored import doc, mark, put_task
 
 V3_ON_V2 = ("this deployment serves IceProd 3's protocol but its tables hold IceProd 2 data: "
             "convert them first (see the README, make convert-protocol)")
@@ -27,28 +29,30 @@ def refused_with(response, reason):
 
 
 def test_a_service_claims_empty_tables_for_its_protocol(api):
+    mark(None)
     assert api.get("/openapi.json").status_code == 200
     assert protocol_marker.marker() == ("3", None)
 
 
 def test_a_protocol_3_service_on_iceprod2_tables_answers_503(api):
-    protocol_marker.claim("2")
+    mark("2")
     refused_with(api.get("/openapi.json"), V3_ON_V2)
 
 
 def test_tasks_without_a_marker_are_iceprod2_data(api):
+    mark(None)
     put_task(status="queued")
     refused_with(api.get("/openapi.json"), V3_ON_V2)
     assert protocol_marker.marker() == (None, None)
 
 
 def test_a_protocol_2_service_on_iceprod3_tables_answers_503(api, monkeypatch):
-    protocol_marker.claim("3")
     monkeypatch.setattr(protocol, "CURRENT", protocol.ICEPROD2)
     refused_with(api.get("/openapi.json"), V2_ON_V3)
 
 
 def test_a_protocol_2_service_claims_unmarked_tables_with_tasks(tables, monkeypatch):
+    mark(None)
     put_task(status="waiting")
     monkeypatch.setattr(protocol, "CURRENT", protocol.ICEPROD2)
     assert protocol_marker.refusal() is None
@@ -58,6 +62,7 @@ def test_a_protocol_2_service_claims_unmarked_tables_with_tasks(tables, monkeypa
 def test_both_protocols_refuse_tables_being_converted(api, monkeypatch):
     from chalicelib.services import conversion
 
+    mark("2")
     assert conversion._begin()
     response = api.get("/openapi.json")
     assert response.status_code == 503 and "being converted from IceProd 2 to IceProd 3" in response.data["error"]
@@ -67,20 +72,21 @@ def test_both_protocols_refuse_tables_being_converted(api, monkeypatch):
 
 
 def test_a_refusal_is_checked_again_after_a_while(api, monkeypatch):
-    protocol_marker.claim("2")
-    assert api.get("/openapi.json").status_code == 503
     from chalicelib import db
     from chalicelib.models import Bookkeeping, bookkeeping
 
+    mark("2")
+    assert api.get("/openapi.json").status_code == 503
     db.delete_item(Bookkeeping, *bookkeeping.PROTOCOL_MARKER)
     protocol_marker.claim("3")  # as a finished conversion leaves it
     assert api.get("/openapi.json").status_code == 503  # the refusal is kept a while
-    monkeypatch.setattr(protocol_marker, "REFUSAL_SECONDS", 0.0)
-    protocol_marker.forget()
+    later = time.monotonic() + protocol_marker.REFUSAL_SECONDS + 1
+    monkeypatch.setattr(protocol_marker, "time", SimpleNamespace(monotonic=lambda: later))
     assert api.get("/openapi.json").status_code == 200
 
 
 def test_two_services_of_different_protocols_never_both_claim_the_tables(tables):
+    mark(None)
     barrier = threading.Barrier(2)
     answers: dict[str, str | None] = {}
 
@@ -103,7 +109,7 @@ def test_the_scheduled_functions_do_nothing_on_the_other_protocols_tables(tables
     from devserver.background import scheduled_event
 
     monkeypatch.setattr(config, "QUEUE_SCHEDULE", True)
-    protocol_marker.claim("2")
+    mark("2")
     idle = put_task(status="idle")
     assert handlers.queue_tasks(scheduled_event(), None) == {"enabled": True, "refused": V3_ON_V2}
     assert handlers.run_jobs(scheduled_event(), None) == {"chunks": 0, "refused": V3_ON_V2}

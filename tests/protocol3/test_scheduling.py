@@ -11,14 +11,13 @@ import pytest
 from chalicelib import config
 from chalicelib.models.tasks import STATUS_KEY, status_key
 from chalicelib.observability import JsonFormatter
-from chalicelib.services import protocol_marker, scheduling
+from chalicelib.services import scheduling
 from tests.protocol3.stored import doc, put_task, raw
 
 
 @pytest.fixture
 def idle(tables, drain):
     """Store idle tasks (as IceProd 3's service does) and count them; the ids."""
-    protocol_marker.claim("3")
 
     def make(n: int = 1, **overrides) -> list[str]:
         made = [put_task(status="idle", **{"job_index": i, **overrides}) for i in range(n)]

@@ -17,6 +17,9 @@ owns every key of it, so no other module spells one:
 * ``("access#<dataset_id>", "-")``: who may read and change a dataset under IceProd 3 (its
   ``read_groups``, ``write_groups``, ``read_users``, ``write_users``; see
   :mod:`chalicelib.services.access`).
+* ``("protocol", "-")``: which IceProd protocol the tables hold (``version``), and
+  ``("protocol", "conversion")``: where a conversion from IceProd 2 stopped (see
+  :mod:`chalicelib.services.protocol_marker` and :mod:`chalicelib.services.conversion`).
 
 The table keeps its deployed name, logical id and ``COUNTERS_TABLE`` setting: it is retained data.
 """
@@ -39,6 +42,9 @@ CONSUMER = "consumer"
 #: The partition of the dataset index: one key-only item per dataset.
 DATASETS = "datasets"
 _ACCESS = "access#"
+#: Which protocol wrote the tables, and the checkpoint of a conversion to IceProd 3's.
+PROTOCOL_MARKER: Key = ("protocol", "-")
+CONVERSION_CHECKPOINT: Key = ("protocol", "conversion")
 
 
 class Bookkeeping(RetryingModel):

@@ -109,7 +109,9 @@ def test_nothing_moves_when_the_target_is_reached(idle, monkeypatch):
                                                       "deprioritized": 0}
 
 
-def test_concurrent_cycles_never_move_a_task_twice(idle):
+def test_concurrent_cycles_never_move_a_task_twice(idle, backend):
+    if backend == "moto":  # in-process moto checks a condition and writes in separate steps, unlocked
+        pytest.skip("concurrent conditional writes need a linearizable engine: run with --backend=ddblocal")
     ids = idle(40)
     barrier = threading.Barrier(2)
     moved: list[int] = []

@@ -81,11 +81,20 @@ def create_task(body: dict[str, Any]) -> str:
         "task_id": task_id,
         "status_changed": store.now(),
     }
-    item = _encode(doc)
-    item[STATUS_KEY] = {"S": status_key(doc["status"], task_id)}
-    item[NAME_KEY] = {"S": name_key(doc["name"], doc["job_index"])}
-    store.put_new(task_id, item)
+    store.put_new(task_id, task_item(doc))
     return task_id
+
+
+def task_item(doc: Doc) -> dict[str, Any]:
+    """The stored item of a whole task: the codec's encoding plus the derived index keys.
+
+    ``POST /tasks`` and the MongoDB importer (``iceprod_ops``) both store tasks through this, so
+    an imported task is indistinguishable from one the API created.
+    """
+    item = _encode(doc)
+    item[STATUS_KEY] = {"S": status_key(doc["status"], doc["task_id"])}
+    item[NAME_KEY] = {"S": name_key(doc["name"], doc["job_index"])}
+    return item
 
 
 def get_task(task_id: str, keys: list[str] | None = None, dataset_id: str | None = None) -> Doc:

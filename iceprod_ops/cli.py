@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from iceprod_ops.client import Api, CliError, Exit, Settings
@@ -73,7 +74,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
     return out
 
 
-class Group(click.Group):
+class CommandGroup(click.Group):
     """Turns :class:`CliError` into its message and exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -84,7 +85,7 @@ class Group(click.Group):
             ctx.exit(error.code)
 
 
-@click.group(cls=Group, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--url", envvar="ICEPROD_TASKS_URL", help="The service, e.g. http://127.0.0.1:8000 [ICEPROD_TASKS_URL]")
 @click.option("--token", envvar="ICEPROD_TASKS_TOKEN", help="A bearer token [ICEPROD_TASKS_TOKEN]")
 @click.option("--config", "config_path", envvar="ICEPROD_TASKS_CONFIG", type=click.Path(path_type=Path),
@@ -164,10 +165,11 @@ def progress(ctx: Context, dataset_id: str) -> None:
     data = {"dataset_id": dataset_id, "total": total, "complete": done, "fraction": round(done / total, 4),
             "counts": counted}
 
-    def render(_: Any) -> Table:
+    def render(_: Any) -> Group:
         rows = [(s, counted[s], f"{counted[s] / total:.1%}") for s in STATUSES if s in counted]
-        title = f"dataset {dataset_id}: {done:,} of {total:,} tasks complete ({done / total:.1%})"
-        return _table(title, ("status", "count", "share"), rows)
+        headline = f"dataset {dataset_id}: {done:,} of {total:,} tasks complete ({done / total:.1%})"
+        bar = ProgressBar(total=total, completed=done, width=40)
+        return Group(headline, bar, _table("", ("status", "count", "share"), rows))
 
     ctx.emit(data, render)
 

@@ -30,6 +30,7 @@ from iceprod_ops.client import CliError, Exit
 @click.option("--protocol", type=click.Choice(["2"]), default="2", show_default=True,
               help="IceProd generation of the data (3 comes with the service's protocol 3).")
 @click.option("--parallel", type=click.IntRange(1, 64), default=16, show_default=True, help="Batches in flight.")
+@click.option("--processes", type=click.IntRange(1, 64), help="Processes converting documents [default: cores - 1].")
 @click.option("--endpoint", help="A DynamoDB endpoint (default: AWS_ENDPOINT_URL_DYNAMODB, else AWS).")
 @click.option("--create-tables", is_flag=True,
               help="Create missing tables first (a local engine; on AWS the stack does).")
@@ -39,8 +40,8 @@ from iceprod_ops.client import CliError, Exit
               "the tasks stream yet, e.g. tables filled before the service runs).")
 @click.pass_obj
 def import_command(ctx: Any, sources: tuple[str, ...], checkpoint: Path, rejects: Path, restart: bool, replace: bool,
-                   protocol: str, parallel: int, endpoint: str | None, create_tables: bool, verify_wait: float,
-                   reconcile: bool) -> None:
+                   protocol: str, parallel: int, processes: int | None, endpoint: str | None, create_tables: bool,
+                   verify_wait: float, reconcile: bool) -> None:
     """Import IceProd's MongoDB tasks and dataset files, then verify the counts.
 
     SOURCES are mongoexport files (JSON lines or --jsonArray, canonical or relaxed Extended
@@ -61,11 +62,14 @@ def import_command(ctx: Any, sources: tuple[str, ...], checkpoint: Path, rejects
         from chalicelib import config
 
         config.use_endpoint(endpoint)
+    from iceprod_ops.importer.run import Options
     from iceprod_ops.importer.sources import SourceError
 
     try:
-        result = _run(list(sources), checkpoint, rejects, restart, replace, protocol, parallel, create_tables,
-                      verify_wait, reconcile)
+        options = Options(checkpoint, rejects, protocol, replace, parallel, restart)
+        if processes:
+            options.processes = processes
+        result = _run(list(sources), options, create_tables, verify_wait, reconcile)
     except SourceError as error:
         raise CliError(str(error)) from None
     if ctx is not None and ctx.as_json:
@@ -78,10 +82,9 @@ def import_command(ctx: Any, sources: tuple[str, ...], checkpoint: Path, rejects
         raise CliError(f"some records were not imported, see {rejects}", Exit.INCOMPLETE)
 
 
-def _run(specs: list[str], checkpoint: Path, rejects: Path, restart: bool, replace: bool, protocol: str,
-         parallel: int, create_tables: bool, verify_wait: float, reconcile: bool) -> Any:
+def _run(specs: list[str], options: Any, create_tables: bool, verify_wait: float, reconcile: bool) -> Any:
     from iceprod_ops.importer.report import Result
-    from iceprod_ops.importer.run import Options, import_all
+    from iceprod_ops.importer.run import import_all
     from iceprod_ops.importer.sources import parse_sources
     from iceprod_ops.importer.verify import verify
 
@@ -89,7 +92,6 @@ def _run(specs: list[str], checkpoint: Path, rejects: Path, restart: bool, repla
         from chalicelib.models import create_tables as create
 
         create()
-    options = Options(checkpoint, rejects, protocol, replace, parallel, restart)
     state = import_all(parse_sources(specs), options)
     return Result(state, verify(state, verify_wait, reconcile))
 

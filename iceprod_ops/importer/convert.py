@@ -10,6 +10,7 @@ rejects the record rather than being guessed at.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,22 +24,6 @@ from chalicelib.services import files, tasks
 
 #: What ``POST /tasks`` fills in for a task that lacks it; an IceProd 2 task normally has all.
 TASK_DEFAULTS: dict[str, Any] = {"priority": 1.0, **tasks.SERVER_DEFAULTS}
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """What one IceProd generation's data looks like: the collections it imports.
-
-    Only IceProd 2 exists in the service today. IceProd 3 adds task states and the
-    ``task_stats`` collection; it becomes another entry here (with its converters) when the
-    service speaks protocol 3.
-    """
-
-    name: str
-    collections: tuple[str, ...]
-
-
-PROTOCOLS = {"2": Protocol("IceProd 2", ("tasks", "dataset_files"))}
 #: Collections an IceProd export may hold that this importer knowingly does not read.
 NOT_YET = {
     "task_stats": "task_stats is IceProd 3 data; protocol 3 is not built in the service yet",
@@ -79,7 +64,7 @@ class Converted:
     status: str | None = None
 
 
-def task(record: dict[str, Any], protocol: Protocol) -> Converted:
+def task(record: dict[str, Any]) -> Converted:
     """A ``tasks`` document as the task item; ``Invalid`` says why it cannot be imported."""
     doc = {k: plain(val, k) for k, val in record.items() if k != "_id"}
     task_id = v.task_id_or_400(doc.get("task_id"))
@@ -91,7 +76,7 @@ def task(record: dict[str, Any], protocol: Protocol) -> Converted:
     return Converted(task_id, tasks.task_item(doc), doc["dataset_id"], doc["status"])
 
 
-def dataset_file(record: dict[str, Any], protocol: Protocol) -> Converted:
+def dataset_file(record: dict[str, Any]) -> Converted:
     """A ``dataset_files`` document as the file item.
 
     Its key comes from the document's ObjectId (creation time, then its counter bytes), so a
@@ -112,4 +97,21 @@ def dataset_file(record: dict[str, Any], protocol: Protocol) -> Converted:
     return Converted(file_key, item, dataset_id)
 
 
-CONVERTERS = {"tasks": task, "dataset_files": dataset_file}
+@dataclass(frozen=True)
+class Protocol:
+    """What one IceProd generation's data looks like: the collections it imports, and how.
+
+    Only IceProd 2 exists in the service today. IceProd 3 adds task states and the
+    ``task_stats`` collection; it becomes another entry here, with its converters, when the
+    service speaks protocol 3.
+    """
+
+    name: str
+    converters: dict[str, Callable[[dict[str, Any]], Converted]]
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        return tuple(self.converters)
+
+
+PROTOCOLS = {"2": Protocol("IceProd 2", {"tasks": task, "dataset_files": dataset_file})}

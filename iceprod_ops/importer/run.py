@@ -1,6 +1,8 @@
 """The import loop: read, convert, store in parallel batches, settle in order, checkpoint.
 
-Batches are stored by a thread pool (the database calls wait on the network, not the CPU) and
+Documents are converted in worker processes (encoding a task costs more CPU than writing it
+costs the client; one interpreter's lock would make conversion and the database calls take
+turns), batches are stored by a thread pool (the database calls wait on the network) and
 settled strictly in source order: a batch's tallies, reports and the checkpoint advance only
 once every batch before it is stored, so the checkpoint never claims a record that is not.
 At most ``2 x parallel`` batches are in flight, which bounds memory on any export size.
@@ -9,10 +11,12 @@ At most ``2 x parallel`` batches are in flight, which bounds memory on any expor
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import sys
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from bson import json_util
 
 from chalicelib.errors import Invalid
 from iceprod_ops.importer.checkpoint import Checkpoint, Progress
-from iceprod_ops.importer.convert import CONVERTERS, NOT_YET, PROTOCOLS, Protocol
+from iceprod_ops.importer.convert import NOT_YET, PROTOCOLS, Protocol
 from iceprod_ops.importer.sources import BadRecord, Source, SourceError, records
 from iceprod_ops.importer.writer import BATCH, STORERS, Entry, Outcome
 from iceprod_ops.progress import meter
@@ -37,18 +41,20 @@ class Options:
     replace: bool = False
     parallel: int = 16
     restart: bool = False
+    #: Worker processes converting documents (the CPU-bound part; the writes wait on the network).
+    processes: int = max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 @dataclass
 class Batch:
     """Records of one source in order: the convertible ones to store, the others to reject."""
 
-    entries: list[Entry] = field(default_factory=list)
+    raw: list[tuple[int, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     end: int = 0
 
     def __len__(self) -> int:
-        return len(self.entries) + len(self.rejected)
+        return len(self.raw) + len(self.rejected)
 
 
 class Rejects:
@@ -78,6 +84,27 @@ class Rejects:
                 out.write(json.dumps({"source": name, "collection": source.collection, **row}) + "\n")
 
 
+def convert_batch(protocol: str, collection: str, raw: list[tuple[int, Any]]) -> tuple[list[Entry], list[dict]]:
+    """Documents as items, or rejects (run in a worker process: conversion is the CPU-bound part)."""
+    convert = PROTOCOLS[protocol].converters[collection]
+    entries, rejected = [], []
+    for position, record in raw:
+        try:
+            entries.append(Entry(position, convert(record)))
+        except Invalid as error:
+            rejected.append({"position": position, "kind": "rejected", "reason": str(error),
+                             "task_id": str(record.get("task_id", "")), "record": json_util.dumps(record)[:100_000]})
+    return entries, rejected
+
+
+def _forkserver() -> multiprocessing.context.BaseContext:
+    """Workers forked from a clean single-threaded server that has the converters imported
+    (plain fork would copy this process's threads and locks; spawn re-imports for each pool)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["iceprod_ops.importer.convert"])
+    return context
+
+
 def importable(sources: list[Source], protocol: Protocol) -> list[Source]:
     """The sources this protocol imports, tasks first; the others are named and skipped."""
     chosen = []
@@ -98,8 +125,12 @@ def import_all(sources: list[Source], options: Options) -> Checkpoint:
     sources = importable(sources, protocol)
     checkpoint = Checkpoint.load(options.checkpoint, sources, options.protocol, options.restart)
     rejects = Rejects(options.rejects, checkpoint)
-    for source in sources:
-        _SourceImport(source, checkpoint, rejects, options, protocol).run()
+    converters = ProcessPoolExecutor(options.processes, mp_context=_forkserver())
+    try:
+        for source in sources:
+            _SourceImport(source, checkpoint, rejects, options, converters).run()
+    finally:
+        converters.shutdown(wait=True, cancel_futures=True)
     return checkpoint
 
 
@@ -107,11 +138,10 @@ class _SourceImport:
     """One source file's import."""
 
     def __init__(self, source: Source, checkpoint: Checkpoint, rejects: Rejects, options: Options,
-                 protocol: Protocol) -> None:
+                 converters: ProcessPoolExecutor) -> None:
         self.source, self.checkpoint, self.rejects = source, checkpoint, rejects
-        self.options, self.protocol = options, protocol
+        self.options, self.converters = options, converters
         self.progress: Progress = checkpoint.of(source)
-        self.convert = CONVERTERS[source.collection]
         self.store = STORERS[source.collection]
         self.inflight: deque[tuple[Future[Outcome], Batch]] = deque()
         self.saved = 0.0
@@ -150,16 +180,17 @@ class _SourceImport:
         if isinstance(record, BadRecord):
             batch.rejected.append({"position": position, "kind": "rejected", "reason": str(record),
                                    "record": record.raw})
-            return
-        try:
-            batch.entries.append(Entry(position, self.convert(record, self.protocol)))
-        except Invalid as error:
-            batch.rejected.append({"position": position, "kind": "rejected", "reason": str(error),
-                                   "task_id": str(record.get("task_id", "")),
-                                   "record": json_util.dumps(record)[:100_000]})
+        else:
+            batch.raw.append((position, record))
+
+    def _convert_and_store(self, batch: Batch) -> Outcome:
+        entries, rejected = self.converters.submit(convert_batch, self.options.protocol, self.source.collection,
+                                                   batch.raw).result()
+        batch.rejected.extend(rejected)
+        return self.store(entries, self.options.replace)
 
     def _submit(self, pool: ThreadPoolExecutor, batch: Batch) -> None:
-        future = pool.submit(self.store, batch.entries, self.options.replace)
+        future = pool.submit(self._convert_and_store, batch)
         self.inflight.append((future, batch))
         while len(self.inflight) >= 2 * self.options.parallel or (self.inflight and self.inflight[0][0].done()):
             self._settle()

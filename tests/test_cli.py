@@ -74,11 +74,8 @@ def cli(server: LiveServer | None, *args: str, token: str | None = None, env: di
 
 def run_jobs(server: LiveServer) -> None:
     """One run of the bulk-job schedule against the server's database."""
-    environ = dict(server.env)
-    embedded = next((line.split(" on ")[1].strip() for line in server.output if "Embedded DynamoDB" in line), None)
-    if embedded:
-        environ.update(AWS_ENDPOINT_URL_DYNAMODB=embedded, AWS_ENDPOINT_URL_DYNAMODB_STREAMS=embedded,
-                       AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
+    environ = dict(server.env)  # its credentials too: DynamoDB Local keeps a database per access key
+    environ.update(AWS_ENDPOINT_URL_DYNAMODB=server.dynamodb_url, AWS_ENDPOINT_URL_DYNAMODB_STREAMS=server.dynamodb_url)
     subprocess.run([sys.executable, "-c", "from chalicelib.services import jobs; jobs.run_jobs()"], env=environ,
                    check=True, timeout=60)
 

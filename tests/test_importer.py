@@ -346,3 +346,12 @@ def test_iso_dates_are_naive_utc(tables) -> None:
     from iceprod_ops.importer.convert import iso
 
     assert iso(datetime(2021, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2021-01-02T03:04:05"
+
+
+def test_progress_off_a_terminal_is_plain_periodic_lines(capsys) -> None:
+    from iceprod_ops.progress import meter
+
+    with meter("tasks.bson", 100, every=0) as show:
+        show(50, "50 records, 10/s")
+    err = capsys.readouterr().err
+    assert "tasks.bson: 50% 50 records, 10/s, ETA " in err and "tasks.bson: done 50 records, 10/s" in err

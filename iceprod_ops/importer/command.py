@@ -30,7 +30,6 @@ from iceprod_ops.client import CliError, Exit
 @click.option("--protocol", type=click.Choice(["2"]), default="2", show_default=True,
               help="IceProd generation of the data (3 comes with the service's protocol 3).")
 @click.option("--parallel", type=click.IntRange(1, 64), default=16, show_default=True, help="Batches in flight.")
-@click.option("--processes", type=click.IntRange(1, 64), help="Processes converting documents [default: cores - 1].")
 @click.option("--endpoint", help="A DynamoDB endpoint (default: AWS_ENDPOINT_URL_DYNAMODB, else AWS).")
 @click.option("--create-tables", is_flag=True,
               help="Create missing tables first (a local engine; on AWS the stack does).")
@@ -40,7 +39,7 @@ from iceprod_ops.client import CliError, Exit
               "the tasks stream yet, e.g. tables filled before the service runs).")
 @click.pass_obj
 def import_command(ctx: Any, sources: tuple[str, ...], checkpoint: Path, rejects: Path, restart: bool, replace: bool,
-                   protocol: str, parallel: int, processes: int | None, endpoint: str | None, create_tables: bool,
+                   protocol: str, parallel: int, endpoint: str | None, create_tables: bool,
                    verify_wait: float, reconcile: bool) -> None:
     """Import IceProd's MongoDB tasks and dataset files, then verify the counts.
 
@@ -62,16 +61,22 @@ def import_command(ctx: Any, sources: tuple[str, ...], checkpoint: Path, rejects
         from chalicelib import config
 
         config.use_endpoint(endpoint)
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    from chalicelib.errors import Unavailable
     from iceprod_ops.importer.run import Options
     from iceprod_ops.importer.sources import SourceError
 
     try:
         options = Options(checkpoint, rejects, protocol, replace, parallel, restart)
-        if processes:
-            options.processes = processes
         result = _run(list(sources), options, create_tables, verify_wait, reconcile)
     except SourceError as error:
         raise CliError(str(error)) from None
+    except Unavailable as error:
+        raise CliError(f"{error}; run the same command again to resume", Exit.UNAVAILABLE) from None
+    except (PynamoDBException, BotoCoreError, ClientError) as error:
+        raise CliError(f"database error: {error}; run the same command again to resume") from None
     if ctx is not None and ctx.as_json:
         click.echo(result.json())
     else:

@@ -1,8 +1,6 @@
 """The import loop: read, convert, store in parallel batches, settle in order, checkpoint.
 
-Documents are converted in worker processes (encoding a task costs more CPU than writing it
-costs the client; one interpreter's lock would make conversion and the database calls take
-turns), batches are stored by a thread pool (the database calls wait on the network) and
+Batches are converted and stored by a thread pool (the database calls wait on the network) and
 settled strictly in source order: a batch's tallies, reports and the checkpoint advance only
 once every batch before it is stored, so the checkpoint never claims a record that is not.
 At most ``2 x parallel`` batches are in flight, which bounds memory on any export size.
@@ -11,12 +9,10 @@ At most ``2 x parallel`` batches are in flight, which bounds memory on any expor
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import sys
 import time
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +37,6 @@ class Options:
     replace: bool = False
     parallel: int = 16
     restart: bool = False
-    #: Worker processes converting documents (the CPU-bound part; the writes wait on the network).
-    processes: int = max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 @dataclass
@@ -85,7 +79,7 @@ class Rejects:
 
 
 def convert_batch(protocol: str, collection: str, raw: list[tuple[int, Any]]) -> tuple[list[Entry], list[dict]]:
-    """Documents as items, or rejects (run in a worker process: conversion is the CPU-bound part)."""
+    """Documents as items, or the reasons they cannot be imported."""
     convert = PROTOCOLS[protocol].converters[collection]
     entries, rejected = [], []
     for position, record in raw:
@@ -95,14 +89,6 @@ def convert_batch(protocol: str, collection: str, raw: list[tuple[int, Any]]) ->
             rejected.append({"position": position, "kind": "rejected", "reason": str(error),
                              "task_id": str(record.get("task_id", "")), "record": json_util.dumps(record)[:100_000]})
     return entries, rejected
-
-
-def _forkserver() -> multiprocessing.context.BaseContext:
-    """Workers forked from a clean single-threaded server that has the converters imported
-    (plain fork would copy this process's threads and locks; spawn re-imports for each pool)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["iceprod_ops.importer.convert"])
-    return context
 
 
 def importable(sources: list[Source], protocol: Protocol) -> list[Source]:
@@ -125,22 +111,17 @@ def import_all(sources: list[Source], options: Options) -> Checkpoint:
     sources = importable(sources, protocol)
     checkpoint = Checkpoint.load(options.checkpoint, sources, options.protocol, options.restart)
     rejects = Rejects(options.rejects, checkpoint)
-    converters = ProcessPoolExecutor(options.processes, mp_context=_forkserver())
-    try:
-        for source in sources:
-            _SourceImport(source, checkpoint, rejects, options, converters).run()
-    finally:
-        converters.shutdown(wait=True, cancel_futures=True)
+    for source in sources:
+        _SourceImport(source, checkpoint, rejects, options).run()
     return checkpoint
 
 
 class _SourceImport:
     """One source file's import."""
 
-    def __init__(self, source: Source, checkpoint: Checkpoint, rejects: Rejects, options: Options,
-                 converters: ProcessPoolExecutor) -> None:
+    def __init__(self, source: Source, checkpoint: Checkpoint, rejects: Rejects, options: Options) -> None:
         self.source, self.checkpoint, self.rejects = source, checkpoint, rejects
-        self.options, self.converters = options, converters
+        self.options = options
         self.progress: Progress = checkpoint.of(source)
         self.store = STORERS[source.collection]
         self.inflight: deque[tuple[Future[Outcome], Batch]] = deque()
@@ -184,8 +165,7 @@ class _SourceImport:
             batch.raw.append((position, record))
 
     def _convert_and_store(self, batch: Batch) -> Outcome:
-        entries, rejected = self.converters.submit(convert_batch, self.options.protocol, self.source.collection,
-                                                   batch.raw).result()
+        entries, rejected = convert_batch(self.options.protocol, self.source.collection, batch.raw)
         batch.rejected.extend(rejected)
         return self.store(entries, self.options.replace)
 

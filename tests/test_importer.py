@@ -355,3 +355,24 @@ def test_progress_off_a_terminal_is_plain_periodic_lines(capsys) -> None:
         show(50, "50 records, 10/s")
     err = capsys.readouterr().err
     assert "tasks.bson: 50% 50 records, 10/s, ETA " in err and "tasks.bson: done 50 records, 10/s" in err
+
+
+def test_unprocessed_items_are_written_again(api, tmp_path: Path, monkeypatch) -> None:
+    from chalicelib.models import Task
+
+    connection = Task._get_connection().connection
+    real_dispatch, throttled = connection.dispatch, []
+
+    def throttling(operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if operation != "BatchWriteItem" or throttled:
+            return real_dispatch(operation, kwargs)
+        (table, requests), = kwargs["RequestItems"].items()
+        throttled.append(len(requests) - 1)
+        real_dispatch(operation, {"RequestItems": {table: requests[:1]}})
+        return {"UnprocessedItems": {table: requests[1:]}}
+
+    monkeypatch.setattr(connection, "dispatch", throttling)
+    docs = [mongo_task(i) for i in range(30)]
+    run_import(tmp_path, write_export(tmp_path / "tasks.bson", docs, "bson"), parallel=1)
+    assert throttled == [24]
+    assert set(stored_tasks()) == {d["task_id"] for d in docs}

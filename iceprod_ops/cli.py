@@ -234,13 +234,13 @@ def set_status(ctx: Context, task_id: str, status: str, dataset_id: str | None) 
     """
     path = f"/datasets/{dataset_id}/tasks/{task_id}/status" if dataset_id else f"/tasks/{task_id}/status"
     ctx.api().json("PUT", path, {"status": status})
-    ctx.emit({"task_id": task_id, "status": status}, lambda d: f"task {task_id} is now {status}")
+    ctx.emit({"task_id": task_id, "status": status}, lambda _: f"task {task_id} is now {status}")
 
 
 # --- bulk changes ------------------------------------------------------------------------
 
 
-def _follow(ctx: Context, api: Api, answer: Any, job_path: str) -> dict[str, Any]:
+def _follow(api: Api, answer: Any, job_path: str) -> dict[str, Any]:
     """A bulk answer: done in the request (``{}``), or a job followed to its end with a bar."""
     if answer.status_code != 202:
         return {"state": "done"}
@@ -287,7 +287,7 @@ def bulk_status(ctx: Context, status: str, task_ids: tuple[str, ...], from_file:
     api = ctx.api()
     prefix = f"/datasets/{dataset_id}" if dataset_id else ""
     answer = api.call("POST", f"{prefix}/task_actions/bulk_status/{status}", {"tasks": ids})
-    state = _follow(ctx, api, answer, f"{prefix}/task_actions/jobs") if follow else _started(answer)
+    state = _follow(api, answer, f"{prefix}/task_actions/jobs") if follow else _started(answer)
     ctx.emit(state, lambda s: f"{len(ids):,} tasks: status {status} ({s['state']})")
 
 
@@ -312,7 +312,7 @@ def bulk_requirements(ctx: Context, dataset_id: str, name: str, requirements: tu
     api = ctx.api()
     answer = api.call("PATCH", f"/datasets/{dataset_id}/task_actions/bulk_requirements/{name}", body)
     jobs = f"/datasets/{dataset_id}/task_actions/jobs"
-    state = _follow(ctx, api, answer, jobs) if follow else _started(answer)
+    state = _follow(api, answer, jobs) if follow else _started(answer)
     ctx.emit(state, lambda s: f"requirements of {name} in {dataset_id}: {body} ({s['state']})")
 
 

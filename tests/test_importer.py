@@ -342,7 +342,7 @@ def test_the_import_command_exits_7_when_records_were_rejected(tables, tmp_path:
     assert "some records were not imported" in result.output
 
 
-def test_iso_dates_are_naive_utc(tables) -> None:
+def test_iso_dates_are_naive_utc() -> None:
     from iceprod_ops.importer.convert import iso
 
     assert iso(datetime(2021, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2021-01-02T03:04:05"
@@ -357,7 +357,7 @@ def test_progress_off_a_terminal_is_plain_periodic_lines(capsys) -> None:
     assert "tasks.bson: 50% 50 records, 10/s, ETA " in err and "tasks.bson: done 50 records, 10/s" in err
 
 
-def test_unprocessed_items_are_written_again(api, tmp_path: Path, monkeypatch) -> None:
+def test_unprocessed_items_are_written_again(tables, tmp_path: Path, monkeypatch) -> None:
     from chalicelib.models import Task
 
     connection = Task._get_connection().connection

@@ -104,7 +104,8 @@ def store_tasks(batch: list[Entry], replace: bool) -> Outcome:
 
 
 def store_files(batch: list[Entry], replace: bool) -> Outcome:
-    """File items have keys derived from their ObjectIds: writing one twice writes it the same."""
+    """File items have keys derived from their ObjectIds: writing one twice writes it the same,
+    so there is nothing to compare and ``replace`` changes nothing."""
     outcome = Outcome()
     unique = {(e.record.dataset_id, e.record.key): e.record for e in batch}
     put_all(DatasetFile, [r.item for r in unique.values()])

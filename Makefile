@@ -10,9 +10,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: install run token test test-moto test-ddblocal lint package reconcile convert-protocol bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-ops.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .  # the iceprod-tasks command (iceprod_ops)
 	touch $@
 
 install: $(VENV)/.installed

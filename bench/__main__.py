@@ -88,7 +88,7 @@ def main() -> None:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.url
     started = time.perf_counter()
     try:
-        from bench import capacity, claims, coldstart, compression, counts, nodelay, queueing, scaling
+        from bench import capacity, claims, coldstart, compression, counts, importer, nodelay, queueing, scaling
         from chalicelib.models import Task, create_tables
 
         create_tables()
@@ -112,6 +112,7 @@ def main() -> None:
                 server.stop()
             scaling.run()
             capacity.run()
+            importer.run()
             naive = LiveServer("ddblocal", tmp, **tables, CLAIM_SPREAD="off", CLAIM_PAGE_SIZE="1000",
                                CLAIM_CACHE_SECONDS="0")
             try:

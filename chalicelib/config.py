@@ -178,3 +178,15 @@ PORT = _int("PORT", 8000)
 HOST = _env.get("HOST", "127.0.0.1")
 LOCAL_STATE_DIR = _env.get("TASKS_LOCAL_DIR", ".local")
 LOG_LEVEL = _env.get("LOG_LEVEL", "INFO").upper()
+#: What ``make run`` prints: ``human`` (one line per request, plain log lines) or ``json`` (also
+#: the JSON log lines and EMF metric lines the deployed functions print).
+LOCAL_CONSOLE = _env.get("LOCAL_CONSOLE", "human").lower()
+#: JSON log lines and EMF metric lines (what CloudWatch reads): always on in a deployed function;
+#: ``make run`` turns them off unless ``LOCAL_CONSOLE=json``.
+STRUCTURED_OUTPUT = True
+
+
+def use_human_console() -> None:
+    """``make run``'s readable console: no JSON log or EMF lines (call before the app is imported)."""
+    global STRUCTURED_OUTPUT
+    STRUCTURED_OUTPUT = False

@@ -48,8 +48,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging() -> None:
-    """JSON lines on stderr for the service's loggers (idempotent)."""
+    """JSON lines on stderr for the service's loggers (idempotent; plain ones in make run)."""
     logger = logging.getLogger("iceprod_tasks")
+    if not config.STRUCTURED_OUTPUT:  # make run's console formats the lines
+        logger.setLevel(config.LOG_LEVEL)
+        return
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
@@ -75,7 +78,7 @@ def end_request(token: contextvars.Token, status: int) -> None:
     """Emit the request's EMF record and forget the request."""
     current = _request.get()
     _request.reset(token)
-    if current is None:
+    if current is None or not config.STRUCTURED_OUTPUT:
         return
     latency = (time.perf_counter() - current["start"]) * 1000
     metrics = {"Requests": 1, "Latency": round(latency, 3), f"Status{status // 100}xx": 1, **current["counts"]}

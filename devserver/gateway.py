@@ -22,8 +22,12 @@ from chalice.local import ForbiddenError, LocalGateway
 class ApiGateway(LocalGateway):
     """The local gateway of ``make run`` and of the tests' ``chalice.test.Client``."""
 
+    #: The route template of the request being served (for make run's console line).
+    route: str | None = None
+
     def _generate_lambda_event(self, method: str, path: str, headers: Any, body: bytes | None) -> dict:
         event = super()._generate_lambda_event(method, path, headers, body)
+        self.route = event["requestContext"]["resourcePath"]
         event["pathParameters"] = {k: unquote(v) for k, v in (event["pathParameters"] or {}).items()}
         if body:
             event.update(body=base64.b64encode(body).decode("ascii"), isBase64Encoded=True)

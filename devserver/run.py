@@ -15,7 +15,13 @@ from devserver.secrets import ensure_jwt_secret
 
 
 def main() -> None:
-    logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if config.LOCAL_CONSOLE == "json":
+        logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    else:
+        config.use_human_console()  # libraries only say something when it is a warning
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)-5s %(message)s",
+                            datefmt="%H:%M:%S")
+        logging.getLogger("iceprod_tasks").setLevel(config.LOG_LEVEL)
     embedded = None
     if config.dynamodb_endpoint() is None:
         from devserver.embedded import EmbeddedDynamoDB

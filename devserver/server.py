@@ -4,6 +4,7 @@
   small writes; with Nagle's algorithm on, a kept-alive client (``requests.Session``, i.e. every
   real pilot) waits for its delayed ACK, about 40 ms per request.
 * The gateway of :mod:`devserver.gateway` (decoded path parameters, JSON 404s).
+* One short line per request on the console (method, route template, status, ms).
 
 Threaded, no autoreload. The app object becomes a ``LocalChalice`` so ``current_request`` is
 per thread, as ``chalice local`` does.
@@ -15,6 +16,7 @@ import functools
 import json
 import logging
 import socket
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -55,6 +57,17 @@ class NoDelayRequestHandler(ChaliceRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
+
+    def parse_request(self) -> bool:
+        self.started = time.perf_counter()
+        self.local_gateway.route = None
+        return super().parse_request()
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        """The console's one line per request: method, route template, status, milliseconds."""
+        took = (time.perf_counter() - getattr(self, "started", time.perf_counter())) * 1000
+        route = self.local_gateway.route or self.path.split("?", 1)[0]
+        log.info("%s %s %s %.1f ms", self.command, route, getattr(code, "value", code), took)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)

@@ -144,6 +144,12 @@ class LiveServer:
         for line in self.process.stdout:  # type: ignore[union-attr]
             self.output.append(line)
 
+    @property
+    def dynamodb_url(self) -> str:
+        """The engine the server uses (its embedded moto server, or the configured endpoint)."""
+        embedded = [line.split(" on ", 1)[1].strip() for line in self.output if line.startswith("Embedded DynamoDB")]
+        return embedded[0] if embedded else self.env["AWS_ENDPOINT_URL_DYNAMODB"]
+
     def session(self, token: str | None = None) -> Any:
         s = requests.Session()
         s.headers["Authorization"] = f"Bearer {token or self.token}"

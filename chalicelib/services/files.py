@@ -33,10 +33,16 @@ def _file_key(task_id: str) -> str:
     return f"{task_id}#{time.time_ns():020d}{os.urandom(4).hex()}"
 
 
-def add_file(dataset_id: str, task_id: str, record: dict[str, Any]) -> None:
+def file_item(dataset_id: str, task_id: str, record: dict[str, Any], file_key: str) -> dict[str, Any]:
+    """The stored item of a file record (also what the MongoDB importer writes)."""
     item = codec.encode_item(record)
     del item[codec.FLOATS]
-    item.update(dataset_id={"S": dataset_id}, task_id={"S": task_id}, file_key={"S": _file_key(task_id)})
+    item.update(dataset_id={"S": dataset_id}, task_id={"S": task_id}, file_key={"S": file_key})
+    return item
+
+
+def add_file(dataset_id: str, task_id: str, record: dict[str, Any]) -> None:
+    item = file_item(dataset_id, task_id, record, _file_key(task_id))
     db.put_item(DatasetFile, dataset_id, item["file_key"]["S"], attributes=item)
 
 

@@ -270,7 +270,16 @@ def new_item(body: dict[str, Any], task_id: str) -> dict[str, Any]:
         "task_id": task_id,
         "status_changed": store.now(),
     }
+    return task_item(doc)
+
+
+def task_item(doc: Doc) -> dict[str, Any]:
+    """The stored item of a whole task: the codec's encoding plus the derived index keys.
+
+    ``POST /tasks`` and the MongoDB importer (``iceprod_ops``) both store tasks through this, so
+    an imported task is indistinguishable from one the API created.
+    """
     item = _encode(doc)
-    item[STATUS_KEY] = {"S": status_key(doc["status"], task_id)}
+    item[STATUS_KEY] = {"S": status_key(doc["status"], doc["task_id"])}
     item[NAME_KEY] = {"S": name_key(doc["name"], doc["job_index"])}
     return item

@@ -192,11 +192,11 @@ def test_bad_records_are_rejected_with_the_reason_and_the_rest_imported(api, tmp
     good = [mongo_task(i) for i in range(3)]
     bad = {
         "invalid task_id: None": {k: v for k, v in mongo_task(10).items() if k != "task_id"},
-        "task_index must be of type int": mongo_task(11, task_index="three"),
-        "unknown status: 'paused'": mongo_task(12, status="paused"),
+        "task.task_index must be of type integer": mongo_task(11, task_index="three"),
+        "task.status must be one of": mongo_task(12, status="paused"),
         "task too large for DynamoDB": mongo_task(13, log="x" * 500_000),
         "cost: unsupported BSON type Decimal128": mongo_task(14, cost=Decimal128(Decimal("1.5"))),
-        "missing required keys: depends": {k: v for k, v in mongo_task(15).items() if k != "depends"},
+        "task is missing required key 'depends'": {k: v for k, v in mongo_task(15).items() if k != "depends"},
     }
     path = write_export(tmp_path / "tasks.json", [good[0], *bad.values(), good[1]], "canonical")
     with path.open("a") as out:

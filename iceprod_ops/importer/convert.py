@@ -17,8 +17,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from chalicelib import codec
-from chalicelib import validation as v
+from chalicelib import codec, schema
 from chalicelib.errors import Invalid
 from chalicelib.services import files, tasks
 
@@ -26,7 +25,7 @@ from chalicelib.services import files, tasks
 TASK_DEFAULTS: dict[str, Any] = {"priority": 1.0, **tasks.SERVER_DEFAULTS}
 #: Collections an IceProd export may hold that this importer knowingly does not read.
 NOT_YET = {
-    "task_stats": "task_stats is IceProd 3 data; protocol 3 is not built in the service yet",
+    "task_stats": "task_stats is IceProd 3 data; this importer reads IceProd 2 exports only so far",
 }
 
 
@@ -64,14 +63,21 @@ class Converted:
     status: str | None = None
 
 
+def _task_id(value: Any) -> str:
+    if not isinstance(value, str) or not tasks.TASK_ID_RE.match(value):
+        raise Invalid(f"invalid task_id: {value!r}")
+    return value
+
+
 def task(record: dict[str, Any]) -> Converted:
-    """A ``tasks`` document as the task item; ``Invalid`` says why it cannot be imported."""
+    """A ``tasks`` document as the task item; ``Invalid`` says why it cannot be imported. The
+    keys ``POST /tasks`` checks are checked by the same schema (with ``status`` required)."""
     doc = {k: plain(val, k) for k, val in record.items() if k != "_id"}
-    task_id = v.task_id_or_400(doc.get("task_id"))
-    missing = [k for k in (*tasks.REQUIRED, "status") if k not in doc]
-    if missing:
-        raise Invalid(f"missing required keys: {', '.join(missing)}")
-    tasks.check_known_keys(doc)
+    task_id = _task_id(doc.get("task_id"))
+    if "status" not in doc:
+        raise Invalid("missing required keys: status")
+    schema.check({**schema.NEW_TASK, "propertyNames": {**schema.TASK_KEYS, "pattern": rf"^(task_id|{schema.KEY})$"}},
+                 doc, "task")
     doc = {**{k: val for k, val in TASK_DEFAULTS.items() if k not in doc}, **doc}
     return Converted(task_id, tasks.task_item(doc), doc["dataset_id"], doc["status"])
 
@@ -87,8 +93,8 @@ def dataset_file(record: dict[str, Any]) -> Converted:
         raise Invalid("_id missing or not an ObjectId (a file's order and identity come from it)")
     doc = {k: plain(val, k) for k, val in record.items() if k != "_id"}
     dataset_id, task_id = doc.pop("dataset_id", None), doc.pop("task_id", None)
-    v.dataset_id(dataset_id)
-    v.task_id_or_400(task_id)
+    schema.check(schema.DATASET_ID, dataset_id, "dataset_id")
+    _task_id(task_id)
     stamp = int(oid.generation_time.timestamp()) * 1_000_000_000
     file_key = f"{task_id}#{stamp:020d}{oid.binary[-4:].hex()}"
     item = files.file_item(dataset_id, task_id, doc, file_key)

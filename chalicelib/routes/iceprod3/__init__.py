@@ -8,4 +8,6 @@ from chalice import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """The blueprints of IceProd 3's own routes (imported only when that protocol is served)."""
-    return []
+    from chalicelib.routes.iceprod3 import counts
+
+    return [counts.bp]

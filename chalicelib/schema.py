@@ -211,9 +211,18 @@ def _abs_limit(text: str) -> int | None:
     return value
 
 
+#: The words IceProd 3 reads as a boolean (its ``strtobool``), in any letter case.
+TRUE_WORDS = ("y", "yes", "t", "true", "on", "1")
+FALSE_WORDS = ("n", "no", "f", "false", "off", "0")
+
+
+def _bool(text: str) -> bool:
+    return text.lower() in TRUE_WORDS
+
+
 #: How a query parameter's text (already checked by its schema) becomes a value.
 PARSERS: dict[str, Callable[[str], Any]] = {"pipe-list": _pipe_list, "sort": _sort_list, "int": int, "limit": _limit,
-                                            "abs-limit": _abs_limit}
+                                            "abs-limit": _abs_limit, "bool": _bool}
 
 
 # --- shared pieces --------------------------------------------------------------------------
@@ -239,6 +248,20 @@ KEY_LIST = {"type": "string", "pattern": rf"^{KEY}(\|{KEY}){{0,99}}$", "descript
 SORT_LIST = {"type": "string", "pattern": rf"^{KEY}(=-?1)?(\|{KEY}(=-?1)?){{0,99}}$",
              "description": "|-separated key=1 (ascending) or key=-1", "x-parse": "sort", "default": ""}
 INTEGER_TEXT = {"type": "string", "pattern": r"^-?[0-9]{1,18}$", "x-parse": "int"}
+
+
+def _any_case(word: str) -> str:
+    """A pattern of ``word`` in any letter case (published patterns are ECMA regexes: no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+#: The end of the text, in Python's regexes as in ECMA's (the published ones): Python's ``$`` also
+#: matches before a final newline, so ``^true$`` would let ``"true\n"`` through.
+END = r"(?![\s\S])"
+#: A boolean as IceProd 3 reads one (``strtobool``); anything else, empty included, is refused.
+BOOL_TEXT = {"type": "string", "pattern": rf"^({'|'.join(map(_any_case, TRUE_WORDS + FALSE_WORDS))}){END}",
+             "x-parse": "bool", "description": " ".join(["true:", *TRUE_WORDS, "/ false:", *FALSE_WORDS,
+                                                          "(any letter case)"])}
 #: Numbers as DynamoDB holds them (38 digits, magnitudes 1e-130 to 1e125).
 NUMBER = {"anyOf": [{"type": "integer", "minimum": -(10**18), "maximum": 10**18},
                     {"type": "number", "minimum": 1e-100, "maximum": 1e100},

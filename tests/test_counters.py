@@ -11,24 +11,59 @@ from chalicelib.models.bookkeeping import ALL_COUNTS, CONSUMER, dataset_counts, 
 from chalicelib.services import counters
 
 
-def image(status="waiting", dataset="d1", name="gen", task_index=0):
-    return codec.encode_item({"status": status, "dataset_id": dataset, "name": name, "task_index": task_index})
+def image(status="waiting", dataset="d1", name="gen", task_index=0, **extra):
+    return codec.encode_item({"status": status, "dataset_id": dataset, "name": name, "task_index": task_index,
+                              **extra})
 
 
+def cpu(counts):
+    """``counts`` of tasks without a gpu: each status's total and its ``#cpu`` class."""
+    return {**counts, **{f"{s}#cpu": n for s, n in counts.items()}}
+
+
+EVERY = (ALL_COUNTS, dataset_counts("d1"), name_counts("d1", "gen"))
 DELTAS = [
-    ("create", None, image(), {ALL_COUNTS: {"waiting": 1}, dataset_counts("d1"): {"waiting": 1},
-                               name_counts("d1", "gen"): {"waiting": 1}}),
-    ("delete", image("queued"), None, {ALL_COUNTS: {"queued": -1}, dataset_counts("d1"): {"queued": -1},
-                                       name_counts("d1", "gen"): {"queued": -1}}),
-    ("status", image("queued"), image("processing"),
-     {k: {"queued": -1, "processing": 1} for k in (ALL_COUNTS, dataset_counts("d1"), name_counts("d1", "gen"))}),
+    ("create", None, image(), {k: cpu({"waiting": 1}) for k in EVERY}),
+    ("delete", image("queued"), None, {k: cpu({"queued": -1}) for k in EVERY}),
+    ("status", image("queued"), image("processing"), {k: cpu({"queued": -1, "processing": 1}) for k in EVERY}),
     ("dataset", image(dataset="a"), image(dataset="b"),
-     {dataset_counts("a"): {"waiting": -1}, dataset_counts("b"): {"waiting": 1},
-      name_counts("a", "gen"): {"waiting": -1}, name_counts("b", "gen"): {"waiting": 1}}),
+     {dataset_counts("a"): cpu({"waiting": -1}), dataset_counts("b"): cpu({"waiting": 1}),
+      name_counts("a", "gen"): cpu({"waiting": -1}), name_counts("b", "gen"): cpu({"waiting": 1})}),
     ("name", image(name="x"), image(name="y"),
-     {name_counts("d1", "x"): {"waiting": -1}, name_counts("d1", "y"): {"waiting": 1}}),
+     {name_counts("d1", "x"): cpu({"waiting": -1}), name_counts("d1", "y"): cpu({"waiting": 1})}),
     ("other field", image(), image(), {}),
     ("not a task", None, {"pk": {"S": "x"}}, {}),
+]
+
+R = "requirements"
+#: IceProd 3's gpu classes: a number >= 1 is ``gpu``; absent or a number <= 0 is ``cpu``; null, a
+#: non-number or a number between 0 and 1 is neither (only in the status's total).
+GPU_DELTAS = [
+    ("create a gpu task", None, image(**{R: {"gpu": 1}}), {"waiting": 1, "waiting#gpu": 1}),
+    ("create with gpu 0", None, image(**{R: {"gpu": 0}}), {"waiting": 1, "waiting#cpu": 1}),
+    ("create with gpu -1", None, image(**{R: {"gpu": -1}}), {"waiting": 1, "waiting#cpu": 1}),
+    ("create with gpu 2.5", None, image(**{R: {"gpu": 2.5}}), {"waiting": 1, "waiting#gpu": 1}),
+    ("create with gpu 0.5: neither", None, image(**{R: {"gpu": 0.5}}), {"waiting": 1}),
+    ("create with gpu null: neither", None, image(**{R: {"gpu": None}}), {"waiting": 1}),
+    ("create with gpu text: neither", None, image(**{R: {"gpu": "1"}}), {"waiting": 1}),
+    ("create with gpu true: neither", None, image(**{R: {"gpu": True}}), {"waiting": 1}),
+    ("requirements not a map: no gpu", None, image(**{R: "x"}), {"waiting": 1, "waiting#cpu": 1}),
+    ("requirements null: no gpu", None, image(**{R: None}), {"waiting": 1, "waiting#cpu": 1}),
+    ("typeless empty map (DynamoDB Local's stream)", None, {**image(), R: {}}, {"waiting": 1, "waiting#cpu": 1}),
+    ("delete a gpu task", image(**{R: {"gpu": 2}}), None, {"waiting": -1, "waiting#gpu": -1}),
+    ("gpu raised from 0: cpu to gpu", image(**{R: {"gpu": 0}}), image(**{R: {"gpu": 2}}),
+     {"waiting#cpu": -1, "waiting#gpu": 1}),
+    ("gpu set where absent: cpu to gpu", image(**{R: {"cpu": 1}}), image(**{R: {"cpu": 1, "gpu": 1}}),
+     {"waiting#cpu": -1, "waiting#gpu": 1}),
+    ("gpu lowered to 0: gpu to cpu", image(**{R: {"gpu": 4}}), image(**{R: {"gpu": 0}}),
+     {"waiting#gpu": -1, "waiting#cpu": 1}),
+    ("requirements dropped: gpu to cpu", image(**{R: {"gpu": 1}}), image(),
+     {"waiting#gpu": -1, "waiting#cpu": 1}),
+    ("gpu to null: leaves its class", image(**{R: {"gpu": 1}}), image(**{R: {"gpu": None}}), {"waiting#gpu": -1}),
+    ("gpu from 0.5 to 1: joins gpu", image(**{R: {"gpu": 0.5}}), image(**{R: {"gpu": 1}}), {"waiting#gpu": 1}),
+    ("gpu 1 to 4: same class, no change", image(**{R: {"gpu": 1}}), image(**{R: {"gpu": 4}}), {}),
+    ("status and class at once", image("queued", **{R: {"gpu": 0}}), image("processing", **{R: {"gpu": 1}}),
+     {"queued": -1, "queued#cpu": -1, "processing": 1, "processing#gpu": 1}),
 ]
 
 
@@ -36,6 +71,12 @@ DELTAS = [
 def test_deltas_for_each_kind_of_change(what, old, new, expected):
     got = {key: {s: n for s, n in d.counts.items() if n} for key, d in counters.deltas(old, new).items()}
     assert got == expected
+
+
+@pytest.mark.parametrize("what,old,new,expected", GPU_DELTAS, ids=[d[0] for d in GPU_DELTAS])
+def test_gpu_class_deltas(what, old, new, expected):
+    got = {key: {s: n for s, n in d.counts.items() if n} for key, d in counters.deltas(old, new).items()}
+    assert got == ({k: expected for k in EVERY} if expected else {})
 
 
 def test_deltas_carry_the_names_task_index():
@@ -146,7 +187,8 @@ def test_randomized_churn_with_consumer_restart_matches_a_recount(api, create):
         if op == 0:
             api.put(f"/tasks/{task_id}/status", {"status": rng.choice(statuses)})
         elif op == 1:
-            api.patch(f"/tasks/{task_id}", {"status": rng.choice(statuses), "name": rng.choice(["n0", "n1", "n2"])})
+            api.patch(f"/tasks/{task_id}", {"status": rng.choice(statuses), "name": rng.choice(["n0", "n1", "n2"]),
+                                            "requirements": {"gpu": rng.choice([0, 1, 2, 0.5, None])}})
         elif op == 2:
             api.post(f"/task_actions/bulk_status/{rng.choice(statuses)}", {"tasks": rng.sample(ids, 5)})
         elif op == 3:
@@ -205,3 +247,54 @@ def test_reconcile_schedule_handler(api, create):
     create()  # never drained: the counters miss it
     assert handlers.reconcile_counters(scheduled_event(), None) == {"fixed": 3}
     assert api.get("/task_counts/status").data["waiting"] == 1
+
+
+def stored(key):
+    """The non-zero numbers of a count item, as stored."""
+    item = db.get_item(Bookkeeping, *key) or {}
+    return {a: int(item[a]["N"]) for a in counters.COUNT_ATTRIBUTES if a in item and int(item[a]["N"])}
+
+
+def test_patch_and_bulk_requirements_move_tasks_between_gpu_classes(api, create, drain):
+    patched = create(requirements={"gpu": 0})
+    create(job_index=1, status="queued", requirements={"gpu": 1})
+    create(name="sim", task_index=1, job_index=2)
+    drain()
+    assert stored(ALL_COUNTS) == {"waiting": 2, "waiting#cpu": 2, "queued": 1, "queued#gpu": 1}
+    assert api.patch(f"/tasks/{patched}", {"requirements": {"gpu": 2}}).status_code == 200
+    assert api.patch("/datasets/d1/task_actions/bulk_requirements/sim", {"gpu": 1}).status_code == 200
+    drain()
+    for key in (ALL_COUNTS, dataset_counts("d1")):
+        assert stored(key) == {"waiting": 2, "waiting#gpu": 2, "queued": 1, "queued#gpu": 1}
+    assert stored(name_counts("d1", "sim")) == {"waiting": 1, "waiting#gpu": 1}
+    assert stored(name_counts("d1", "generate")) == {"waiting": 1, "waiting#gpu": 1, "queued": 1, "queued#gpu": 1}
+    assert api.patch(f"/tasks/{patched}", {"requirements": {"gpu": None}}).status_code == 200  # in neither class
+    drain()
+    assert stored(ALL_COUNTS) == {"waiting": 2, "waiting#gpu": 1, "queued": 1, "queued#gpu": 1}
+    assert counters.reconcile() == {}
+
+
+def test_the_iceprod2_count_routes_and_the_dataset_listing_show_no_gpu_class(api, create, drain):
+    create(requirements={"gpu": 1})
+    create(job_index=1)
+    drain()
+    assert stored(dataset_counts("d1")) == {"waiting": 2, "waiting#gpu": 1, "waiting#cpu": 1}
+    assert api.get("/task_counts/status").data["waiting"] == 2
+    assert api.get("/datasets/d1/task_counts/status").data == {"waiting": 2}
+    assert api.get("/datasets/d1/task_counts/name_status").data == {"generate": {"waiting": 2}}
+    assert api.get("/datasets").data == {"d1": {"waiting": 2}}
+
+
+def test_reconcile_repairs_gpu_class_counts(api, create, drain):
+    create(requirements={"gpu": 1})
+    create(job_index=1, status="queued")
+    create(job_index=2, status="queued", requirements={"gpu": 0.5})  # in neither class
+    drain()
+    db.update_item(Bookkeeping, *dataset_counts("d1"), actions=[Path(["waiting#gpu"]).add({"N": "3"})])
+    db.update_item(Bookkeeping, *ALL_COUNTS, actions=[Path(["queued#cpu"]).remove(), Path(["queued#gpu"]).set(
+        {"N": "1"})])  # as a counter written before the classes were kept, then drifted
+    fixes = counters.reconcile()
+    assert fixes == {dataset_counts("d1"): {"waiting#gpu": -3}, ALL_COUNTS: {"queued#cpu": 1, "queued#gpu": -1}}
+    truth = {"waiting": 1, "waiting#gpu": 1, "queued": 2, "queued#cpu": 1}
+    assert stored(ALL_COUNTS) == stored(dataset_counts("d1")) == stored(name_counts("d1", "generate")) == truth
+    assert counters.reconcile() == {}

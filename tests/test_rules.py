@@ -86,12 +86,17 @@ def _image(status, dataset="d1", name="sim", index=0):
     return {"status": {"S": status}, "dataset_id": {"S": dataset}, "name": {"S": name}, "task_index": {"N": str(index)}}
 
 
+def _cpu(counts):
+    """``counts`` of tasks without a gpu requirement: each status's total and its ``#cpu`` class."""
+    return {**counts, **{f"{s}#cpu": n for s, n in counts.items()}}
+
+
 @pytest.mark.parametrize(("old", "new", "expected"), [
-    (None, _image("waiting"), {"waiting": 1}),                      # created
-    (_image("waiting"), None, {"waiting": -1}),                     # deleted
-    (_image("waiting"), _image("queued"), {"waiting": -1, "queued": 1}),
+    (None, _image("waiting"), _cpu({"waiting": 1})),                # created
+    (_image("waiting"), None, _cpu({"waiting": -1})),               # deleted
+    (_image("waiting"), _image("queued"), _cpu({"waiting": -1, "queued": 1})),
     (_image("queued"), _image("queued"), {}),                       # no count changes
-    (_image("bogus"), _image("queued"), {"queued": 1}),             # unknown statuses are not counted
+    (_image("bogus"), _image("queued"), _cpu({"queued": 1})),       # unknown statuses are not counted
 ])
 def test_stream_deltas_of_the_all_tasks_counter(old, new, expected):
     changes = counters.deltas(old, new)
@@ -103,5 +108,5 @@ def test_stream_deltas_of_the_all_tasks_counter(old, new, expected):
 def test_a_dataset_move_counts_out_of_one_and_into_the_other():
     changes = counters.deltas(_image("queued", "d1"), _image("queued", "d2"))
     assert bookkeeping.ALL_COUNTS not in changes
-    assert dict(changes[bookkeeping.dataset_counts("d1")].counts) == {"queued": -1}
-    assert dict(changes[bookkeeping.dataset_counts("d2")].counts) == {"queued": 1}
+    assert dict(changes[bookkeeping.dataset_counts("d1")].counts) == _cpu({"queued": -1})
+    assert dict(changes[bookkeeping.dataset_counts("d2")].counts) == _cpu({"queued": 1})

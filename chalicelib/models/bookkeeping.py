@@ -3,10 +3,12 @@
 It holds what the service keeps about its tasks rather than the tasks themselves; this module
 owns every key of it, so no other module spells one:
 
-* counts, kept by the tasks stream (one number attribute a status):
-  ``("all", "status")`` for the whole table, ``("ds#<dataset_id>", "status")`` for one dataset,
-  ``("ds#<dataset_id>", "name#<name>")`` for one task name of a dataset, with ``name`` and
-  ``task_index`` for ordering;
+* counts, kept by the tasks stream: ``("all", "status")`` for the whole table,
+  ``("ds#<dataset_id>", "status")`` for one dataset, ``("ds#<dataset_id>", "name#<name>")`` for
+  one task name of a dataset, with ``name`` and ``task_index`` for ordering. Each holds a number
+  attribute a status (``<status>``: every task), and the same count of each gpu class
+  (``<status>#gpu``, ``<status>#cpu``: :func:`count_attribute`), so IceProd 3's ``gpu`` filter
+  reads one item too;
 * ``("applied#<eventID>", "-")``: a stream record already counted, written in the same
   transaction as its counts (``ttl`` expires it after the stream's 24 h retention);
 * bulk jobs: ``("job#<id>", "meta")`` (kind, payload, progress), its ids in
@@ -54,6 +56,17 @@ class Bookkeeping(RetryingModel):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     ttl = NumberAttribute(null=True)
+
+
+#: The gpu classes of IceProd 3's ``gpu`` count filter (``requirements.gpu`` a number >= 1, or
+#: absent or a number <= 0); a task of neither class is in its status's total only.
+GPU, CPU = "gpu", "cpu"
+GPU_CLASSES = (GPU, CPU)
+
+
+def count_attribute(status: str, gpu_class: str | None = None) -> str:
+    """The attribute of a count item holding ``status``'s count, of one gpu class when given."""
+    return status if gpu_class is None else f"{status}#{gpu_class}"
 
 
 def dataset_partition(dataset_id: str) -> str:

@@ -1,8 +1,11 @@
 """Task counts by status, kept by the tasks table's stream, exactly once.
 
 Count items of the bookkeeping table (see :mod:`chalicelib.models.bookkeeping`): the whole
-table, each dataset, each (dataset, task name); one number attribute a status. A stream record's old and new images give
-the deltas (created, deleted, status / dataset / name changed). A batch of records is applied
+table, each dataset, each (dataset, task name); one number attribute a status, and one a status
+and gpu class (``<status>#gpu``, ``<status>#cpu``), so that IceProd 3's ``gpu`` filter is answered
+from the same item instead of a scan. A stream record's old and new images give the deltas
+(created, deleted, status / dataset / name / gpu class changed: a change of ``requirements.gpu``
+moves a task between classes, so the images are compared whole). A batch of records is applied
 in as few transactions as fit (100 items each): every counter item touched by a transaction is
 written once with the summed deltas of its records (the "all tasks" counter is one hot key:
 one write per transaction, not per record), and every record writes a marker
@@ -22,8 +25,9 @@ import logging
 import random
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pynamodb.expressions.operand import Path
@@ -31,12 +35,14 @@ from pynamodb.expressions.update import Action
 
 from chalicelib import config, db
 from chalicelib.models import Bookkeeping, Task, bookkeeping
-from chalicelib.models.bookkeeping import Key
+from chalicelib.models.bookkeeping import CPU, GPU, GPU_CLASSES, Key, count_attribute
 from chalicelib.models.tasks import STATUSES
 from chalicelib.services import dataset_index
 
 log = logging.getLogger("iceprod_tasks.counters")
 MAX_TRANSACTION = 100
+#: Every number attribute of a count item: each status's total and its gpu classes.
+COUNT_ATTRIBUTES = tuple(count_attribute(s, c) for s in STATUSES for c in (None, *GPU_CLASSES))
 
 
 @dataclass
@@ -58,8 +64,24 @@ class Delta:
         return not any(self.counts.values())
 
 
-def _facts(image: dict[str, Any] | None) -> tuple[str, str, str | None, int | None] | None:
-    """(status, dataset_id, name, task_index) of a stream image, or None (no task)."""
+def gpu_class(image: dict[str, Any]) -> str | None:
+    """The gpu class of a task item, as IceProd 3's ``gpu`` count filter selects it: ``"gpu"``
+    when ``requirements.gpu`` is a number >= 1, ``"cpu"`` when it is absent or a number <= 0,
+    None (counted by neither filter: IceProd's quirk) for null, a non-number or a number between
+    0 and 1. Requirements that are not a map have no ``gpu`` (as in MongoDB); DynamoDB Local's
+    stream images write an empty map as a typeless ``{}``, which reads the same way."""
+    requirements = image.get("requirements", {}).get("M") or {}
+    gpu = requirements.get("gpu")
+    if gpu is None:
+        return CPU
+    if "N" not in gpu:
+        return None
+    number = Decimal(gpu["N"])
+    return GPU if number >= 1 else CPU if number <= 0 else None
+
+
+def _facts(image: dict[str, Any] | None) -> tuple[str, str, str | None, int | None, str | None] | None:
+    """(status, dataset_id, name, task_index, gpu class) of a stream image, or None (no task)."""
     if not image:
         return None
     status = image.get("status", {}).get("S")
@@ -68,7 +90,7 @@ def _facts(image: dict[str, Any] | None) -> tuple[str, str, str | None, int | No
         return None
     name = image.get("name", {}).get("S")
     index = image.get("task_index", {}).get("N")
-    return status, dataset, name, int(float(index)) if index is not None else None
+    return status, dataset, name, int(float(index)) if index is not None else None, gpu_class(image)
 
 
 def deltas(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> dict[Key, Delta]:
@@ -78,13 +100,15 @@ def deltas(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -
         facts = _facts(image)
         if facts is None:
             continue
-        status, dataset, name, index = facts
+        status, dataset, name, index, kind = facts
         keys = [bookkeeping.ALL_COUNTS, bookkeeping.dataset_counts(dataset)]
         if name is not None:
             keys.append(bookkeeping.name_counts(dataset, name))
         for key in keys:
             delta = out.setdefault(key, Delta())
             delta.counts[status] += sign
+            if kind is not None:
+                delta.counts[count_attribute(status, kind)] += sign
             if bookkeeping.is_name_counts(key) and sign > 0:
                 delta.name, delta.task_index = name, index
     return {k: d for k, d in out.items() if not d.empty}
@@ -130,9 +154,10 @@ def _pack(records: list[Record]) -> list[Record]:
 
 
 def _counter_actions(delta: Delta) -> list[Action]:
-    """ADD every non-zero status amount; SET the name, and its ``task_index`` if it has none yet."""
-    actions: list[Action] = [Path([status]).add({"N": str(amount)})
-                             for status, amount in sorted(delta.counts.items()) if amount]
+    """ADD every non-zero amount (of a status, or of a status and gpu class); SET the name, and
+    its ``task_index`` if it has none yet."""
+    actions: list[Action] = [Path([attribute]).add({"N": str(amount)})
+                             for attribute, amount in sorted(delta.counts.items()) if amount]
     if delta.name is not None:
         actions.append(Path(["name"]).set({"S": delta.name}))
         if delta.task_index is not None:
@@ -209,12 +234,13 @@ def dataset_status_counts(dataset_id: str) -> dict[str, int]:
     return {s: counts[s] for s in STATUSES if counts.get(s)}
 
 
-def dataset_name_status_counts(dataset_id: str) -> dict[str, dict[str, int]]:
-    """``GET /datasets/{id}/task_counts/name_status``: names by task_index, non-zero statuses."""
+def dataset_name_status_counts(dataset_id: str, order: Sequence[str] = STATUSES) -> dict[str, dict[str, int]]:
+    """``GET /datasets/{id}/task_counts/name_status``: names by task_index, non-zero statuses in
+    ``order`` (a protocol's :func:`display_order`)."""
     rows = []
     names = Bookkeeping.sk.startswith(bookkeeping.NAME_COUNTS_PREFIX)
     for item in db.query_all(Bookkeeping, bookkeeping.dataset_partition(dataset_id), range_key_condition=names):
-        counts = {s: int(item[s]["N"]) for s in STATUSES if s in item and int(item[s]["N"])}
+        counts = {s: int(item[s]["N"]) for s in order if s in item and int(item[s]["N"])}
         if counts:
             index = int(float(item["task_index"]["N"])) if "task_index" in item else None
             rows.append((index is None, index or 0, item["name"]["S"], counts))
@@ -222,10 +248,28 @@ def dataset_name_status_counts(dataset_id: str) -> dict[str, dict[str, int]]:
     return {name: counts for _, _, name, counts in rows}
 
 
+def display_order(statuses: Sequence[str]) -> list[str]:
+    """Every counted status in a protocol's display order: ``statuses``, then any other (a task
+    left in another protocol's status sorts last, as IceProd 3 sorts it)."""
+    return [*statuses, *(s for s in STATUSES if s not in statuses)]
+
+
+def counts_by_status(dataset_id: str | None, statuses: Sequence[str], gpu: bool | None = None) -> dict[str, int]:
+    """IceProd 3's ``task_counts/status`` routes: the non-zero counts of ``statuses`` (in that
+    order), of every task or of one dataset's, only of the gpu class ``gpu`` selects when
+    given. One GetItem, whatever the number of tasks: the classes are counted by the stream."""
+    key = bookkeeping.ALL_COUNTS if dataset_id is None else bookkeeping.dataset_counts(dataset_id)
+    item = db.get_item(Bookkeeping, *key) or {}
+    kind = None if gpu is None else GPU if gpu else CPU
+    counts = {s: int(item.get(count_attribute(s, kind), {}).get("N", 0)) for s in statuses}
+    return {s: n for s, n in counts.items() if n}
+
+
 def recount() -> dict[Key, Delta]:
-    """The counters as they should be, from a scan of the tasks table."""
+    """The counters as they should be, from a scan of the tasks table (with the only part of
+    ``requirements`` a count depends on)."""
     truth: dict[Key, Delta] = {}
-    attributes = ["status", "dataset_id", "name", "task_index"]
+    attributes = ["status", "dataset_id", "name", "task_index", Path(["requirements", "gpu"])]
     for item in db.scan_all(Task, attributes_to_get=attributes):
         for key, delta in deltas(None, item).items():
             truth.setdefault(key, Delta()).merge(delta)
@@ -244,12 +288,12 @@ def reconcile() -> dict[Key, dict[str, int]]:
     for item in db.scan_all(Bookkeeping):
         key = (item["pk"]["S"], item["sk"]["S"])
         if bookkeeping.is_counts(key):
-            stored[key] = {s: int(item[s]["N"]) for s in STATUSES if s in item}
+            stored[key] = {a: int(item[a]["N"]) for a in COUNT_ATTRIBUTES if a in item}
     fixes: dict[Key, dict[str, int]] = {}
     for key in set(truth) | set(stored):
         want = truth.get(key, Delta()).counts
         have = stored.get(key, {})
-        diff = {s: want.get(s, 0) - have.get(s, 0) for s in STATUSES if want.get(s, 0) != have.get(s, 0)}
+        diff = {a: want.get(a, 0) - have.get(a, 0) for a in COUNT_ATTRIBUTES if want.get(a, 0) != have.get(a, 0)}
         if diff:
             fixes[key] = diff
             delta = Delta(Tally(diff), truth.get(key, Delta()).name, truth.get(key, Delta()).task_index)

@@ -43,14 +43,9 @@ Item = dict[str, Any]
 
 
 def idle_waiting_counts(gpu: bool) -> tuple[int, int]:
-    """Idle and waiting tasks of one class (GPU or not), from the stream-kept counters.
-
-    The counters hold no per-class split yet, so both classes read the totals: each class is
-    then bounded by every waiting task (stricter than IceProd's per-class target) and by every
-    idle task (its candidates run out first). This is the one place to point at per-class
-    counts once the counters keep them.
-    """
-    counts = counters.status_counts()
+    """Idle and waiting tasks of one class (GPU or not), from the stream-kept counters, as
+    IceProd 3's cycle reads ``GET /task_counts/status?status=idle|waiting&gpu=...`` (one GetItem)."""
+    counts = counters.counts_by_status(None, ("idle", "waiting"), gpu)
     return counts.get("idle", 0), counts.get("waiting", 0)
 
 

@@ -132,3 +132,47 @@ def test_concurrent_queue_many_never_hands_a_task_out_twice(live, grid):
     assert not duplicates
     assert sorted(claimed) == sorted(ids)
     assert sum(misses.values()) == THREADS
+
+
+def _counts(grid, expected_total):
+    """``GET /task_counts/status`` once the stream has counted every task (it trails writes)."""
+    deadline = time.monotonic() + 30
+    while True:
+        counts = grid.request_seq("GET", "/task_counts/status", {"status": "idle|waiting"})
+        if sum(counts.values()) >= expected_total or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
+
+
+def test_the_scheduler_cycle(grid):
+    """IceProd 3's ``queue_tasks`` cycle through HTTP (§5): counts, idle candidates by priority,
+    dependencies checked, unmet ones de-prioritised, the rest moved to waiting in chunks."""
+    done = _seed(grid, 1)[0]
+    grid.request_seq("PATCH", f"/tasks/{done}", {"status": "complete"})
+    ready = []
+    for i in range(3):
+        body = {"dataset_id": "d2", "job_id": f"r{i}", "task_index": 1, "job_index": i, "name": "process",
+                "depends": [done], "requirements": {}, "priority": float(i)}
+        ready.append(grid.request_seq("POST", "/tasks", body)["result"])
+    blocked = grid.request_seq("POST", "/tasks", {"dataset_id": "d2", "job_id": "b", "task_index": 1, "job_index": 9,
+                                                  "name": "process", "depends": [ready[0]], "requirements": {},
+                                                  "priority": 5.0})["result"]
+    counts = _counts(grid, 4)
+    idle, waiting = counts.get("idle", 0), counts.get("waiting", 0)
+    n = min(idle, 250000 - waiting, 1000)
+    assert n == 4
+    listed = grid.request_seq("GET", "/tasks", {"status": "idle", "keys": "task_id|depends|requirements.gpu",
+                                                "sort": "priority=-1", "limit": 5 * n})["tasks"]
+    assert [t["task_id"] for t in listed] == [blocked, *reversed(ready)]
+    movable = []
+    for task in listed:
+        deps = [grid.request_seq("GET", f"/tasks/{dep}") for dep in task["depends"]]
+        if all(dep["status"] == "complete" for dep in deps):
+            movable.append(task["task_id"])
+        else:
+            grid.request_seq("PATCH", f"/tasks/{task['task_id']}", {"priority": 0})
+    moved = sum(grid.request_seq("POST", "/task_actions/waiting", {"task_ids": movable[i : i + 100]})["waiting"]
+                for i in range(0, len(movable), 100))
+    assert moved == 3
+    assert grid.request_seq("GET", f"/tasks/{blocked}")["priority"] == 0
+    assert {t["task_id"] for t in grid.request_seq("GET", "/tasks", {"status": "waiting"})["tasks"]} == set(ready)

@@ -149,7 +149,7 @@ def _read(key: str, step: Refresh, status: str, match: Condition | None, stats: 
         else:
             gave_up = not cursor.read_all(config.CLAIM_MAX_SCANNED, deadline)
     except BaseException:
-        CACHE.abandon(key)
+        CACHE.abandon(key, step)
         raise
     finally:
         stats.requests += cursor.requests

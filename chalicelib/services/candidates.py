@@ -239,7 +239,9 @@ class CandidateCache:
         """Where the next read may stop: above the candidates the waiting claims will take
         (None: from the top, when nothing is cached or the left-overs are too old)."""
         if time.monotonic() - offer.created > config.CLAIM_CACHE_SECONDS:
+            # Forget what the old reads covered too: it is no longer cached.
             offer.created, offer.candidates, offer.taken = time.monotonic(), [], set()
+            offer.read_at, offer.covered, offer.gave_up = float("-inf"), NOTHING, False
         if not offer.candidates:
             return None
         return offer.candidates[min(self._waiting[key], len(offer.candidates)) - 1][0]

@@ -162,6 +162,7 @@ class _Offer:
     created: float
     candidates: list[Candidate] = field(default_factory=list)  # best first
     taken: set[str] = field(default_factory=set)  # handed to claims: never offered twice
+    claiming: dict[str, Decimal] = field(default_factory=dict)  # handed out, write not settled yet
     read_at: float = float("-inf")  # when the last read was sent
     covered: Decimal = NOTHING  # as of read_at, every match above this is cached or taken
     gave_up: bool = False  # the last read stopped at its bounds
@@ -208,12 +209,17 @@ class CandidateCache:
             try:
                 while True:
                     offer = self._offer(key)
+                    settling = False
                     if offer.read_at >= began - config.CLAIM_STALENESS_SECONDS:
                         if offer.candidates and offer.candidates[0][0] >= offer.covered:
-                            return self._pick(offer)
-                        if offer.gave_up or (not offer.candidates and offer.covered == EVERYTHING):
+                            # A better candidate whose write is in flight may yet stay queued
+                            # (that write can lose to a claim that begins later): wait for it.
+                            if offer.candidates[0][0] >= max(offer.claiming.values(), default=EVERYTHING):
+                                return self._pick(offer)
+                            settling = True
+                        elif offer.gave_up or (not offer.candidates and offer.covered == EVERYTHING):
                             raise NotFound("no task matches")
-                    covering = any(sent >= began for sent in offer.reading)
+                    covering = settling or any(sent >= began for sent in offer.reading)
                     if not covering and len(offer.reading) < self.PARALLEL_READS:
                         read = Refresh(self._bound(key, offer), time.monotonic())
                         offer.reading.append(read.sent)
@@ -251,6 +257,7 @@ class CandidateCache:
         equal = next((i for i, c in enumerate(offer.candidates) if c[0] != top), len(offer.candidates))
         candidate = offer.candidates.pop(random.randrange(equal) if config.CLAIM_SPREAD else 0)
         offer.taken.add(candidate[1])
+        offer.claiming[candidate[1]] = candidate[0]
         return candidate
 
     def refreshed(self, key: str, read: Refresh, found: list[Candidate], covered: Decimal, gave_up: bool) -> None:
@@ -284,11 +291,18 @@ class CandidateCache:
         if read.sent in offer.reading:
             offer.reading.remove(read.sent)
 
+    def settled(self, key: str, candidate: Candidate) -> None:
+        """A claim's write on ``candidate`` succeeded or lost its condition: the task is gone."""
+        with self._cond:
+            self._offer(key).claiming.pop(candidate[1], None)
+            self._cond.notify_all()
+
     def give_back(self, key: str, candidate: Candidate) -> None:
         """A claim's write failed for another reason than its condition: the task is still a
         candidate, and the best one for the next claim if it was the best for this one."""
         with self._cond:
             offer = self._offer(key)
+            offer.claiming.pop(candidate[1], None)
             offer.taken.discard(candidate[1])
             offer.candidates = sorted([*offer.candidates, candidate], key=lambda c: c[0], reverse=True)
             self._cond.notify_all()

@@ -171,11 +171,13 @@ def _try_claim(key: str, candidate: Candidate, status: str, match: Condition | N
         if not db.is_condition_failure(error):
             CACHE.give_back(key, candidate)
             raise
+        CACHE.settled(key, candidate)
         stats.conflicts += 1
         observability.count("ClaimConflicts")
         return None
     except BaseException:
         CACHE.give_back(key, candidate)
         raise
+    CACHE.settled(key, candidate)
     observability.count("Claims")
     return store.document(answer["Attributes"])

@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,6 +80,21 @@ def _iceprod3(endpoint: str) -> None:
             print(line, flush=True)
 
 
+def _claims_only(engine: Any, tables: dict[str, str]) -> None:
+    """``python -m bench claims``: the claims figures alone, printed as the report's rows (the
+    report itself is written by a full run only)."""
+    from bench import claims
+    from bench.common import FIGURES
+    from chalicelib.models import Task
+
+    with tempfile.TemporaryDirectory() as tmp:
+        claims.run_all(engine.url, Task.Meta.table_name, tables, tmp)
+    for f in FIGURES:
+        print(f"| {f.what} | {f.how} | {f.value:g} {f.unit} | "
+              + (f"{f.baseline:g} {f.unit} ({f.baseline_what})" if f.baseline is not None else "")
+              + f" | {'' if f.ratio is None else f'{f.ratio:g}'} | M1 |")
+
+
 def main() -> None:
     _environment()
     sys.path.insert(0, str(ROOT))
@@ -94,11 +110,13 @@ def main() -> None:
         create_tables()
         table = Task.Meta.table_name
         tables = {k: os.environ[k] for k in ("TASKS_TABLE", "FILES_TABLE", "COUNTERS_TABLE")}
+        if sys.argv[1:] == ["claims"]:
+            return _claims_only(engine, tables)
         counts.seed_datasets()
         with tempfile.TemporaryDirectory() as tmp:
             server = LiveServer("ddblocal", tmp, **tables)
             try:
-                claims.run(server, engine.url, table, "app", (1, 4, 16))
+                claims.run(server, engine.url, table, "app", (1,))
                 from bench.common import Figure
 
                 Figure("counter lag after a claims burst", "seconds until /task_counts/status shows every claim",
@@ -110,6 +128,7 @@ def main() -> None:
                 coldstart.run(server.env)
             finally:
                 server.stop()
+            claims.run_all(engine.url, table, tables, tmp)
             scaling.run()
             capacity.run()
             importer.run()

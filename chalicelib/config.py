@@ -145,8 +145,13 @@ CLAIM_PAGE_SIZE = max(1, _int("CLAIM_PAGE_SIZE", 25))
 #: Pick at random among the top-priority candidates (off: always the first, the naive claim
 #: the benchmark compares against).
 CLAIM_SPREAD = _env.get("CLAIM_SPREAD", "on").lower() not in ("off", "0", "false", "no")
-#: Seconds a claim's left-over candidates serve the next claims of the same offer (0: off).
+#: Seconds a claim's left-over candidates are kept for the next claims of the same offer (each
+#: is checked against the index head first); after that the next read starts from the top.
 CLAIM_CACHE_SECONDS = _float("CLAIM_CACHE_SECONDS", 1.0)
+#: Opt-in bounded staleness: a claim may be served by an index read sent up to this many seconds
+#: before it began (fewer reads; a task queued meanwhile, even of a higher priority, may wait
+#: this long). 0: every claim is served by a read sent after it began.
+CLAIM_STALENESS_SECONDS = max(0.0, _float("CLAIM_STALENESS_SECONDS", 0.0))
 #: Upper bound on index items one claim examines before it answers 404.
 CLAIM_MAX_SCANNED = max(1, _int("CLAIM_MAX_SCANNED", 5000))
 #: Upper bound on the seconds one claim spends before it answers 404.

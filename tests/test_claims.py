@@ -181,8 +181,35 @@ def test_later_claims_reuse_the_candidates_of_a_page(api, queued):
     a = service.claim_task({}, {}, first)
     b = service.claim_task({}, {}, second)
     assert first.requests == 2  # one Query page, one UpdateItem
-    assert second.requests == 1  # a left-over candidate: one UpdateItem
+    assert first.scanned == 5
+    # A left-over candidate, after a check of the index head above it that read nothing.
+    assert second.requests == 2 and second.scanned == 0
     assert a["task_id"] != b["task_id"] and {a["task_id"], b["task_id"]} <= ids
+
+
+def test_a_better_task_queued_after_the_cache_filled_is_claimed_first(api, queued):
+    low = {queued(priority=1.0, job_index=i) for i in range(3)}
+    assert claim(api, {"memory": 2.0}).data["task_id"] in low  # the cache now holds the other two
+    better = queued({"memory": 1.0}, priority=9.0, job_index=8)
+    queued({"memory": 64.0}, priority=9.5, job_index=9)  # better, but does not fit the offer
+    assert claim(api, {"memory": 2.0}).data["task_id"] == better
+    assert {claim(api, {"memory": 2.0}).data["task_id"] for _ in range(2)} < low
+    assert claim(api, {"memory": 2.0}).status_code == 404
+
+
+def test_a_task_queued_after_a_404_is_claimed_next(api, queued):
+    assert claim(api).status_code == 404
+    task_id = queued()
+    assert claim(api).data["task_id"] == task_id
+
+
+def test_claims_follow_priority_across_status_shards(api, queued, monkeypatch):
+    monkeypatch.setattr(config, "STATUS_SHARDS", 3)
+    monkeypatch.setattr(config, "CLAIM_PAGE_SIZE", 2)
+    for i in range(15):
+        queued(priority=float(i), job_index=i)
+    priorities = [claim(api).data["priority"] for _ in range(15)]
+    assert priorities == sorted(priorities, reverse=True)
 
 
 def test_cached_candidates_taken_elsewhere_are_skipped(api, queued):
@@ -201,23 +228,37 @@ def test_cached_candidates_taken_elsewhere_are_skipped(api, queued):
 def test_cache_is_per_offer_and_expires(api, queued, monkeypatch):
     from chalicelib.services import claims as service
 
-    queued({"memory": 1.0}, job_index=0)
-    queued({"memory": 1.0}, job_index=1)
+    for i in range(4):
+        queued({"memory": 1.0}, job_index=i)
     service.claim_task({"memory": 2.0}, {})
-    assert service.CACHE.take(service._offer_key({"memory": 4.0}, {})) is None
+    other, same, expired = service.ClaimStats(), service.ClaimStats(), service.ClaimStats()
+    service.claim_task({"memory": 4.0}, {}, other)
+    assert other.scanned == 3  # another offer reads its own page
+    service.claim_task({"memory": 2.0}, {}, same)
+    assert same.scanned == 0  # the same offer checks only above its cached candidates
     monkeypatch.setattr(config, "CLAIM_CACHE_SECONDS", 0.0)
-    import time as clock
-
-    clock.sleep(0.01)
-    assert service.CACHE.take(service._offer_key({"memory": 2.0}, {})) is None
+    service.claim_task({"memory": 2.0}, {}, expired)
+    assert expired.scanned == 1  # too old: read from the top again
 
 
-def test_an_empty_queue_is_remembered_briefly(api, queued, monkeypatch):
+def test_staleness_is_opt_in_and_bounded(api, queued, monkeypatch):
+    monkeypatch.setattr(config, "CLAIM_STALENESS_SECONDS", 60.0)
+    low = {queued(priority=1.0, job_index=i) for i in range(2)}
+    assert claim(api).data["task_id"] in low
+    better = queued(priority=9.0, job_index=9)
+    assert claim(api).data["task_id"] in low  # served by the earlier read: the better task waits
+    assert claim(api).status_code == 404  # the first read is remembered too
+    monkeypatch.setattr(config, "CLAIM_STALENESS_SECONDS", 0.0)
+    assert claim(api).data["task_id"] == better
+
+
+def test_claim_is_generic_over_status_match_and_actions(api, create):
     from chalicelib.services import claims as service
+    from chalicelib.services import store
 
-    assert claim(api).status_code == 404  # searched: nothing queued
-    task_id = queued()
-    assert claim(api).status_code == 404  # within CLAIM_CACHE_SECONDS the empty answer stands
-    monkeypatch.setattr(config, "CLAIM_CACHE_SECONDS", 0.0)
-    service.CACHE.clear()
-    assert claim(api).data["task_id"] == task_id
+    create(status="waiting", dataset_id="d2", priority=5.0)
+    wanted = create(status="waiting", dataset_id="d1", priority=2.0, job_index=1)
+    create(status="queued", dataset_id="d1", priority=9.0, job_index=2)
+    match = service.match_condition({}, {"dataset_id": "d1"})
+    task = service.claim("waiting", match, lambda task_id: store.set_status("queued", task_id), "queue d1")
+    assert task["task_id"] == wanted and task["status"] == "queued"

@@ -62,6 +62,58 @@ def test_concurrent_claims_give_every_task_exactly_once(live):
     assert {t["task_id"] for t in listed} == ids
 
 
+def test_concurrent_claims_never_pass_over_a_better_task_queued_before_them(live):
+    """Tasks of rising priority are queued while 8 pilots claim. A claim may not answer with a
+    task while a better one, queued before the claim was sent, stays unclaimed until after the
+    answer (no order of the concurrent claims explains that). Times order events; none is
+    measured against a limit."""
+    priority = {task_id: float(i % 5) for i, task_id in enumerate(seed(live, 120, status="queued"))}
+    queued_at = dict.fromkeys(priority, float("-inf"))
+    got: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+    feeding = threading.Event()
+    feeding.set()
+    start = threading.Barrier(9)
+
+    def feeder():
+        s = live.session()
+        start.wait()
+        for i in range(40):
+            body = new_task(job_index=1000 + i, priority=10.0 + i, status="queued")
+            r = s.post(f"{live.url}/tasks", data=json.dumps(body))
+            assert r.status_code == 201, r.text
+            with lock:
+                priority[r.json()["result"]] = 10.0 + i
+                queued_at[r.json()["result"]] = time.perf_counter()
+        feeding.clear()
+
+    def pilot():
+        s = live.session()
+        start.wait()
+        while True:
+            sent = time.perf_counter()
+            r = s.post(f"{live.url}/task_actions/process", data="{}")
+            received = time.perf_counter()
+            if r.status_code == 404:
+                if feeding.is_set():
+                    continue
+                return
+            assert r.status_code == 200, r.text
+            with lock:
+                got.append((r.json()["task_id"], sent, received))
+
+    threads = [threading.Thread(target=feeder)] + [threading.Thread(target=pilot) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    asked = {task_id: sent for task_id, sent, _ in got}
+    assert sorted(asked) == sorted(priority) and len(got) == len(priority)  # each task once
+    inversions = [(task_id, other) for task_id, sent, received in got for other in priority
+                  if priority[other] > priority[task_id] and queued_at[other] < sent and asked[other] > received]
+    assert inversions == []
+
+
 def test_concurrent_queue_calls_count_each_task_once(live):
     seed(live, 200)
     results: list[int] = []

@@ -8,7 +8,7 @@ ROLE ?= admin
 DATASETS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install run token test test-moto test-ddblocal lint package reconcile convert-protocol bench clean
+.PHONY: install run token test test-moto test-ddblocal lint package reconcile convert-protocol check-text bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-ops.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ package: install  ## the deployable template and code, in build/ (then cfn-lint)
 	rm -rf build
 	$(VENV)/bin/chalice package --stage $(or $(STAGE),prod) --merge-template template.yaml --template-format yaml build
 	$(VENV)/bin/cfn-lint build/sam.yaml
+
+check-text: install  ## list stored strings that are not valid text (lone UTF-16 surrogates); exit 1 if any
+	$(PY) -m devserver.check_text
 
 reconcile: install  ## recompute the counters from the tasks table (AWS_ENDPOINT_URL_DYNAMODB for a local engine)
 	$(PY) -m devserver.reconcile

@@ -16,7 +16,9 @@ def blueprints(version: str) -> list[Blueprint]:
 
     shared = [middleware.http, files.bp, status.bp]
     if version == "3":
-        return shared
+        from chalicelib.routes import task_stats
+
+        return [*shared, task_stats.bp]
     from chalicelib.routes import actions, counts, datasets, tasks
 
     return [*shared, tasks.bp, datasets.bp, actions.bp, counts.bp]

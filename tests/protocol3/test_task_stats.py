@@ -51,6 +51,12 @@ def test_post_of_a_body_that_is_not_an_object_is_400(api):
     assert api.post(f"/tasks/{new_id()}/task_stats", ["d1"]).status_code == 400
 
 
+@pytest.mark.parametrize("dataset_id", [5, "", None])
+def test_post_needs_a_dataset_id_a_dataset_route_can_name(api, dataset_id):
+    """IceProd stores any type, which no dataset route can read back; here it is a 400."""
+    assert api.post(f"/tasks/{new_id()}/task_stats", {"dataset_id": dataset_id}).status_code == 400
+
+
 def test_post_needs_admin_or_system(api):
     task_id = new_id()
     assert api.post(f"/tasks/{task_id}/task_stats", STAT, token=token(["user"], {"d1": "write"})).status_code == 403
@@ -71,6 +77,8 @@ def test_a_task_lists_its_stats_with_the_body_minus_dataset_id(api, post):
     assert answer[second]["stats"] == {"hostname": "node2", "resources": {"cpu": 1, "memory": 2.0}, "time": "now",
                                        "memory": 1.0}
     assert isinstance(answer[second]["stats"]["memory"], float)
+    assert isinstance(answer[second]["stats"]["resources"]["memory"], float)
+    assert isinstance(answer[second]["stats"]["resources"]["cpu"], int)
     record = answer[first]
     assert set(record) == {"task_stat_id", "task_id", "dataset_id", "create_date", "stats"}
     assert (record["task_stat_id"], record["task_id"], record["dataset_id"]) == (first, task_id, "d1")
@@ -263,3 +271,14 @@ def test_the_published_document_lists_the_task_stats_routes(api):
     assert bulk_params == {"dataset_id", "last", "keys", "after", "buffer_size", "cursor"}
     assert "post" in paths["/tasks/{task_id}/task_stats"]
     assert "get" in paths["/datasets/{dataset_id}/tasks/{task_id}/task_stats/{task_stat_id}"]
+
+
+@pytest.mark.parametrize(("position", "expected"), [("0", 2), ("g", 0)])
+def test_a_well_formed_cursor_starts_after_its_position(api, post, position, expected):
+    """A cursor names a position in the dataset's key order, whether or not a stat is there."""
+    from chalicelib.services import pages
+
+    post(new_id()), post(new_id())
+    cursor = pages.encode_cursor(0, {"stat_key": {"S": position}})
+    _, records = bulk(api, f"?cursor={cursor}")
+    assert len(records) == expected

@@ -3,8 +3,9 @@
 A record is ``{task_stat_id, task_id, dataset_id, create_date, stats}``. IceProd reads them back
 three ways: one record, one task's records (or its latest), and a dataset's records as
 newline-delimited JSON. Each is one GetItem or one Query (:mod:`chalicelib.models.task_stats`).
-IceProd streams the dataset's records; a Lambda answer cannot stream and holds at most 6 MB, so
-:func:`bulk` returns pages of whole lines and a cursor to the next page.
+IceProd streams the dataset's records; this service's answers are buffered (Lambda's managed
+Python runtime does not stream) and hold at most 6 MB, so :func:`bulk` returns pages of whole
+lines and a cursor to the next page.
 
 ``keys`` projections follow MongoDB's inclusion projections, as IceProd's do (a dotted key
 selects inside objects, and inside the objects of a list), with IceProd's forced keys.

@@ -152,6 +152,10 @@ CLAIM_MAX_SECONDS = _float("CLAIM_MAX_SECONDS", 10.0)
 #: What one ``POST /task_actions/queue`` may move, and for how long (API Gateway allows 29 s).
 QUEUE_MAX_PER_REQUEST = max(1, _int("QUEUE_MAX_PER_REQUEST", 10000))
 REQUEST_WORK_SECONDS = _float("REQUEST_WORK_SECONDS", 20.0)
+#: Items a listing asks DynamoDB for per request (its page size: never the client's ``limit``).
+LIST_PAGE_SIZE = max(1, _int("LIST_PAGE_SIZE", 1000))
+#: Items a paged listing (``limit``) may read in one request before it answers short, with a cursor.
+LIST_MAX_READ = max(1, _int("LIST_MAX_READ", 20000))
 #: Bulk status changes beyond what a request can finish continue as a job, run every minute.
 JOBS_RATE_MINUTES = max(1, _int("JOBS_RATE_MINUTES", 1))
 JOB_WORK_SECONDS = _float("JOB_WORK_SECONDS", 240.0)

@@ -80,7 +80,11 @@ def test_concurrent_queue_calls_count_each_task_once(live):
     for t in threads:
         t.join(120)
     queued = live.session().get(f"{live.url}/tasks?status=queued&keys=task_id").json()["tasks"]
-    assert sum(results) == len(queued) == 200
+    assert sum(results) == len(queued)  # every move counted once, by the call that made it
+    # A call stops starting batches after REQUEST_WORK_SECONDS: on a loaded machine some may leave
+    # tasks behind; a later call takes exactly those.
+    rest = live.session().post(f"{live.url}/task_actions/queue", data=json.dumps({"num_tasks": 200})).json()
+    assert sum(results) + rest["queued"] == 200
 
 
 def test_counts_follow_changes_on_the_running_server(live):

@@ -93,3 +93,30 @@ def test_a_bulk_requirements_change_that_does_not_fit_becomes_a_job(api, create,
     assert api.get(f"/tasks/{other}").data["requirements"] == {"memory": 1.0}
     job = response.data["job"]
     assert api.get(f"/datasets/d1/task_actions/jobs/{job}").data["state"] == "done"
+
+
+def test_a_task_claimed_between_a_bulk_request_and_its_job_stays_claimed(api, create, no_time):
+    """Finding 6 of issue 12: the job's writes are conditioned on no change since the request."""
+    ids = [create(job_index=i, status="queued") for i in range(4)]
+    job = api.post("/task_actions/bulk_status/queued", {"tasks": ids}).data["job"]
+    time.sleep(0.002)  # the claim's write stamp is then surely after the request's
+    claimed = api.post("/task_actions/process", {}).data["task_id"]
+    run_schedule()
+    assert api.get(f"/tasks/{claimed}").data["status"] == "processing"
+    assert api.get(f"/task_actions/jobs/{job}").data["changed"] == 3
+
+
+def test_a_requirements_job_leaves_a_task_changed_meanwhile(api, create, no_time):
+    ids = [create(job_index=i, name="sim", requirements={"memory": 1.0}) for i in range(3)]
+    job = api.patch("/datasets/d1/task_actions/bulk_requirements/sim", {"memory": 4.0}).data["job"]
+    time.sleep(0.002)
+    assert api.patch(f"/tasks/{ids[0]}", {"requirements": {"memory": 2.0}}).status_code == 200
+    run_schedule()
+    assert [api.get(f"/tasks/{t}").data["requirements"]["memory"] for t in ids] == [2.0, 4.0, 4.0]
+    assert api.get(f"/datasets/d1/task_actions/jobs/{job}").data["changed"] == 2
+
+
+def test_the_write_stamp_is_never_shown_or_accepted(api, create):
+    task = create()
+    assert "_mt" not in api.get(f"/tasks/{task}").data
+    assert api.patch(f"/tasks/{task}", {"_mt": 0}).status_code == 400

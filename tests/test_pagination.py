@@ -102,3 +102,79 @@ def test_cursor_with_sort_is_400(api, many):
     link = api.get("/tasks?limit=5").headers["Link"]
     cursor = parse_qs(urlparse(link[1:].split(">")[0]).query)["cursor"][0]
     assert api.get(f"/tasks?sort=priority&cursor={cursor}").status_code == 400
+
+
+@pytest.mark.parametrize(("path", "cursor"), [
+    # the key set a listing pages by, exactly (finding 3: these reached DynamoDB and answered 500)
+    ("/tasks?status=waiting", {"s": 0, "k": {"task_id": {"S": "a" * 32}}}),
+    ("/tasks?status=waiting", {"s": 0, "k": {"task_id": {"S": "a" * 32}, "_status_key": {"S": "waiting#0"},
+                                             "priority": {"S": "1"}}}),
+    # another status's (or shard's) key: DynamoDB refuses a start key of another hash key
+    ("/tasks?status=waiting", {"s": 0, "k": {"task_id": {"S": "a" * 32}, "_status_key": {"S": "queued#0"},
+                                             "priority": {"N": "1"}}}),
+    # numbers DynamoDB cannot hold
+    ("/tasks?status=waiting", {"s": 0, "k": {"task_id": {"S": "a" * 32}, "_status_key": {"S": "waiting#0"},
+                                             "priority": {"N": "1e999"}}}),
+    ("/datasets/d1/tasks", {"s": 0, "k": {"task_id": {"S": "a" * 32}}}),
+    ("/datasets/d1/tasks", {"s": 0, "k": {"task_id": {"S": "a" * 32}, "dataset_id": {"S": "d2"},
+                                          "_name_key": {"S": "x/1"}}}),
+    ("/datasets/d1/files/" + "c" * 32, {"s": 0, "k": {"dataset_id": {"S": "d1"}, "file_key": {"S": "d" * 32 + "#1"}}}),
+    ("/tasks", {"s": 0, "k": {"task_id": {"S": "\ud800"}}}),
+])
+def test_forged_cursors_with_the_wrong_keys_are_400_not_500(api, many, path, cursor):
+    joiner = "&" if "?" in path else "?"
+    response = api.get(f"{path}{joiner}limit=5&cursor={forged(cursor)}")
+    assert response.status_code == 400, response.data
+
+
+def test_a_cursor_the_service_issued_still_resumes(api, many):
+    bodies = follow(api, "/datasets/d1/tasks?limit=8")
+    assert sum(len(b) for b in bodies) == 45
+
+
+def test_a_limited_listing_asks_dynamodb_for_the_service_s_page_size_not_the_limit(api, many, monkeypatch):
+    """Finding 1: ``limit=1`` over a dataset with no match made one Query per stored task."""
+    from chalicelib import db
+
+    calls = []
+    real = db.query
+    monkeypatch.setattr(db, "query", lambda *a, **kw: calls.append(kw.get("limit")) or real(*a, **kw))
+    response = api.get("/datasets/d1/tasks?status=complete&limit=1")
+    assert response.status_code == 200 and response.data == {}
+    assert len(calls) == 1 and calls[0] != 1
+
+
+def test_a_paged_answer_stops_short_with_a_cursor_when_its_read_budget_runs_out(api, many, monkeypatch):
+    from chalicelib import config
+
+    monkeypatch.setattr(config, "LIST_PAGE_SIZE", 5)
+    monkeypatch.setattr(config, "LIST_MAX_READ", 10)
+    first = api.get("/datasets/d1/tasks?status=complete&limit=1")
+    assert first.status_code == 200 and first.data == {} and "Link" in first.headers
+    bodies = follow(api, "/datasets/d1/tasks?status=idle&limit=100")
+    assert len(bodies) > 1 and sum(len(b) for b in bodies) == 15
+
+
+def test_a_huge_limit_is_cut_to_the_answer_budget_not_read_whole(api, many, monkeypatch):
+    monkeypatch.setattr(encoding, "MAX_ANSWER_BYTES", 4000)
+    response = api.get("/tasks?limit=1000000")
+    assert response.status_code == 200 and 0 < len(response.data["tasks"]) < 45 and "Link" in response.headers
+    assert sorted(t["task_id"] for b in follow(api, "/tasks?limit=1000000&keys=task_id") for t in b["tasks"]) \
+        == sorted(many)
+
+
+def test_without_limit_the_answer_stays_whole_across_many_reads(api, many, monkeypatch):
+    from chalicelib import config
+
+    monkeypatch.setattr(config, "LIST_PAGE_SIZE", 4)
+    response = api.get("/datasets/d1/tasks")
+    assert response.status_code == 200 and len(response.data) == 45 and "Link" not in response.headers
+
+
+def test_a_whole_listing_that_outlasts_the_request_is_refused(api, many, monkeypatch):
+    from chalicelib import config
+
+    monkeypatch.setattr(config, "LIST_PAGE_SIZE", 4)
+    monkeypatch.setattr(config, "REQUEST_WORK_SECONDS", -1.0)
+    response = api.get("/datasets/d1/tasks")
+    assert response.status_code == 400 and "limit" in response.data["error"]

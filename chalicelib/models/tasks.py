@@ -25,8 +25,11 @@ from chalicelib.models.base import BaseMeta
 STATUSES = ("idle", "waiting", "queued", "processing", "reset", "suspended", "failed", "complete")
 STATUS_KEY = "_status_key"
 NAME_KEY = "_name_key"
+#: When the task was last written (milliseconds since the epoch): a bulk change that continues
+#: as a job writes only tasks not changed since the request was accepted.
+MODIFIED = "_mt"
 #: Attributes the service keeps for itself; never shown, never accepted from a client.
-INTERNAL = frozenset({STATUS_KEY, NAME_KEY, codec.FLOATS})
+INTERNAL = frozenset({STATUS_KEY, NAME_KEY, MODIFIED, codec.FLOATS})
 
 
 def status_key(status: str, task_id: str) -> str:

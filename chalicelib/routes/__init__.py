@@ -16,9 +16,9 @@ def blueprints(version: str) -> list[Blueprint]:
 
     shared = [middleware.http, files.bp, status.bp]
     if version == "3":
-        from chalicelib.routes import task_stats
+        from chalicelib.routes import iceprod3
 
-        return [*shared, task_stats.bp]
+        return [*shared, *iceprod3.blueprints()]
     from chalicelib.routes import actions, counts, datasets, tasks
 
     return [*shared, tasks.bp, datasets.bp, actions.bp, counts.bp]

@@ -66,9 +66,10 @@ def _items(dataset_id: str, task_id: str | None) -> list[dict[str, Any]]:
 def list_files(dataset_id: str, task_id: str | None,
                request: pages.PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     """The file records of a dataset, or of one of its tasks (paged)."""
-    source = pages.pages_of(db.query, model=DatasetFile, hash_key=dataset_id,
-                            range_key_condition=_of_task(task_id), consistent_read=True)
-    page = pages.collect([source], frozenset({"dataset_id", "file_key"}), request)
+    source = pages.source_of(db.query, {"dataset_id": "S", "file_key": "S"}, {"dataset_id": dataset_id},
+                             {"file_key": f"{task_id}#"} if task_id else None, model=DatasetFile, hash_key=dataset_id,
+                             range_key_condition=_of_task(task_id), consistent_read=True)
+    page = pages.collect([source], request)
     return [codec.decode_item(item, _HIDDEN) for item in page.items], page.cursor
 
 

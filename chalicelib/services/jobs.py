@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import codec, config, db
 from chalicelib.errors import NotFound
+from chalicelib.ids import new_id
 from chalicelib.models import Bookkeeping, bookkeeping
-from chalicelib.services import requirements, tasks
+from chalicelib.services import requirements, store, tasks
 from chalicelib.services.store import attr
 
 log = logging.getLogger("iceprod_tasks.jobs")
@@ -39,24 +39,27 @@ def _batches(ids: list[str], size: int) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _apply(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None) -> int:
-    """Apply one batch of a job's kind; how many tasks it changed."""
+def _apply(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None, accepted: int | None) -> int:
+    """Apply one batch of a job's kind to the tasks not written since the request was
+    ``accepted`` (milliseconds): a change made meanwhile (a claim, a report) is never undone.
+    How many tasks it changed."""
     if kind == "bulk_status":
-        return tasks.bulk_set_status(ids, payload["status"], dataset_id, require_match=False)
-    return requirements.raise_tasks(ids, payload)
+        return tasks.bulk_set_status(ids, payload["status"], dataset_id, require_match=False, unchanged_since=accepted)
+    return requirements.raise_tasks(ids, payload, unchanged_since=accepted)
 
 
 def _start(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None) -> dict[str, Any] | None:
     """Do what fits in the request; write the rest down as a job. None when all is done."""
+    accepted = store.now_ms()
     deadline = time.monotonic() + config.REQUEST_WORK_SECONDS
     changed = 0
-    pending = _batches(ids, BATCH)
+    pending = _batches(list(dict.fromkeys(ids)), BATCH)
     while pending and time.monotonic() < deadline:
-        changed += _apply(kind, pending.pop(0), payload, dataset_id)
+        changed += _apply(kind, pending.pop(0), payload, dataset_id, accepted)
     if not pending:
         return {"changed": changed}
     rest = [i for batch in pending for i in batch]
-    job_id = _create_job(kind, rest, payload, dataset_id, changed)
+    job_id = _create_job(kind, rest, payload, dataset_id, changed, accepted)
     return {"job": job_id, "changed": changed, "remaining": len(rest)}
 
 
@@ -75,8 +78,9 @@ def bulk_requirements(dataset_id: str, task_name: str, body: dict[str, Any]) -> 
     return _start("bulk_requirements", ids, body, dataset_id)
 
 
-def _create_job(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None, changed: int) -> str:
-    job_id = uuid.uuid4().hex
+def _create_job(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None, changed: int,
+                accepted: int) -> str:
+    job_id = new_id()
     expires = {"N": str(int(time.time()) + TTL_SECONDS)}
     chunks = _batches(ids, CHUNK)
     for n, chunk in enumerate(chunks):
@@ -85,7 +89,7 @@ def _create_job(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: 
     meta = {"kind": {"S": kind}, "payload": codec.encode(payload), "state": {"S": "running"},
             "total": {"N": str(len(ids) + changed)}, "changed": {"N": str(changed)},
             "chunks": {"N": str(len(chunks))}, "done_chunks": {"N": "0"}, "ttl": expires,
-            "created": {"N": str(int(time.time()))}}
+            "created": {"N": str(int(time.time()))}, "accepted": {"N": str(accepted)}}
     if dataset_id is not None:
         meta["dataset_id"] = {"S": dataset_id}
     db.put_item(Bookkeeping, *bookkeeping.job_meta(job_id), attributes=meta)
@@ -126,6 +130,7 @@ def _run_job(job_id: str, deadline: float) -> int:
         return 0
     kind, dataset_id = meta["kind"]["S"], meta.get("dataset_id", {}).get("S")
     payload = codec.decode(meta["payload"])
+    accepted = int(meta["accepted"]["N"]) if "accepted" in meta else None  # jobs written before the stamp
     applied = 0
     chunks = Bookkeeping.sk.startswith(bookkeeping.CHUNK_PREFIX)
     for chunk in db.query_all(Bookkeeping, bookkeeping.job_partition(job_id), consistent_read=True,
@@ -136,7 +141,7 @@ def _run_job(job_id: str, deadline: float) -> int:
         if not _lease(key):
             continue
         ids = [i["S"] for i in chunk["ids"]["L"]]
-        changed = sum(_apply(kind, batch, payload, dataset_id) for batch in _batches(ids, BATCH))
+        changed = sum(_apply(kind, batch, payload, dataset_id, accepted) for batch in _batches(ids, BATCH))
         _finish_chunk(job_id, key, changed)
         applied += 1
     _close_if_done(job_id)

@@ -33,16 +33,22 @@ def _sort_value(val: Any) -> tuple[int, Any]:
     return rank, val if val is not None else 0
 
 
-def task_sources(status_filter: list[str], attributes: Any) -> tuple[list[pages.Source], frozenset[str]]:
+#: The keys the listings page by: the table's, and each index's with the table's.
+TABLE_KEY = {"task_id": "S"}
+STATUS_INDEX_KEY = {"task_id": "S", STATUS_KEY: "S", "priority": "N"}
+DATASET_INDEX_KEY = {"task_id": "S", "dataset_id": "S", NAME_KEY: "S"}
+
+
+def task_sources(status_filter: list[str], attributes: Any) -> list[pages.Source]:
     """The reads of ``GET /tasks``: one Query per status shard (highest priority first), or a Scan."""
     if not status_filter:
-        return [pages.pages_of(db.scan, model=Task, attributes_to_get=attributes)], frozenset({"task_id"})
-    sources = [
-        pages.pages_of(db.query, model=Task, hash_key=key, index_name=Task.by_status.Meta.index_name,
-                       scan_index_forward=False, attributes_to_get=attributes)
+        return [pages.source_of(db.scan, TABLE_KEY, model=Task, attributes_to_get=attributes)]
+    return [
+        pages.source_of(db.query, STATUS_INDEX_KEY, {STATUS_KEY: key}, model=Task, hash_key=key,
+                        index_name=Task.by_status.Meta.index_name, scan_index_forward=False,
+                        attributes_to_get=attributes)
         for status in status_filter for key in status_keys(status)
     ]
-    return sources, frozenset({"task_id", STATUS_KEY, "priority"})
 
 
 def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tuple[str, int]],
@@ -55,8 +61,7 @@ def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tupl
     if sort and request.cursor:
         raise Invalid("cursor cannot be combined with sort")
     attributes = store.projection(keys, [k for k, _ in sort])
-    sources, key_names = task_sources(status_filter, attributes)
-    page = pages.collect(sources, key_names, replace(request, limit=None) if sort else request)
+    page = pages.collect(task_sources(status_filter, attributes), replace(request, limit=None) if sort else request)
     docs = [store.document(item) for item in page.items]
     for key, direction in reversed(sort):
         docs.sort(key=lambda d, k=key: _sort_value(d.get(k)), reverse=direction < 0)
@@ -67,14 +72,11 @@ def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tupl
     return docs, page.cursor
 
 
-DATASET_KEYS = frozenset({"task_id", "dataset_id", NAME_KEY})
-
-
 def dataset_source(dataset_id: str, attributes: Any = None, filter_condition: Condition | None = None) -> pages.Source:
     """The dataset index's tasks of one dataset, as a pageable source."""
-    return pages.pages_of(db.query, model=Task, hash_key=dataset_id,
-                          index_name=Task.by_dataset.Meta.index_name,
-                          attributes_to_get=attributes, filter_condition=filter_condition)
+    return pages.source_of(db.query, DATASET_INDEX_KEY, {"dataset_id": dataset_id}, model=Task, hash_key=dataset_id,
+                           index_name=Task.by_dataset.Meta.index_name,
+                           attributes_to_get=attributes, filter_condition=filter_condition)
 
 
 def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Condition | None = None,
@@ -100,7 +102,7 @@ def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None,
     for clause in clauses:
         condition = clause if condition is None else condition & clause
     source = dataset_source(dataset_id, store.projection(keys, ["task_id"]), condition)
-    page = pages.collect([source], DATASET_KEYS, request)
+    page = pages.collect([source], request)
     docs = (store.document(item, keys) for item in page.items)
     return {doc["task_id"]: doc for doc in docs}, page.cursor
 
@@ -108,7 +110,7 @@ def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None,
 def status_summary(dataset_id: str, request: pages.PageRequest) -> tuple[dict[str, list[str]], str | None]:
     """``{status: [task_id]}`` for the statuses that occur, in display order (paged)."""
     source = dataset_source(dataset_id, [attr("task_id"), attr("status")])
-    page = pages.collect([source], DATASET_KEYS, request)
+    page = pages.collect([source], request)
     groups: dict[str, list[str]] = {}
     for item in page.items:
         groups.setdefault(item["status"]["S"], []).append(item["task_id"]["S"])

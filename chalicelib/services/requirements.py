@@ -17,7 +17,7 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib import codec, db
 from chalicelib.errors import Contended, NotFound
-from chalicelib.models.tasks import NAME_KEY, name_key
+from chalicelib.models.tasks import MODIFIED, NAME_KEY, name_key
 from chalicelib.services import listings, store
 from chalicelib.services.store import attr, value
 
@@ -116,9 +116,12 @@ def apply_raise(task_id: str, read: Callable[[], dict[str, Any]], new_values: Ra
     raise Contended(task_id)
 
 
-def _requirements_of(task_id: str) -> dict[str, Any]:
-    doc = store.document(store.get_item(task_id, [attr("requirements")]))
-    reqs = doc.get("requirements")
+def _requirements_of(task_id: str, unchanged_since: int | None) -> dict[str, Any]:
+    """A task's requirements; ``NotFound`` when it is gone or was changed after ``unchanged_since``."""
+    item = store.get_item(task_id, [attr("requirements"), attr(MODIFIED)])
+    if unchanged_since is not None and store.modified(item) > unchanged_since:
+        raise NotFound(f"task {task_id} changed after the request")
+    reqs = store.document(item).get("requirements")
     return reqs if isinstance(reqs, dict) else {}
 
 
@@ -135,15 +138,19 @@ def tasks_named(dataset_id: str, task_name: str) -> list[str]:
     return ids
 
 
-def raise_tasks(task_ids: list[str], body: dict[str, Any]) -> int:
-    """Raise the requirements of these tasks to ``body`` (each atomically); how many exist."""
+def raise_tasks(task_ids: list[str], body: dict[str, Any], unchanged_since: int | None = None) -> int:
+    """Raise the requirements of these tasks to ``body`` (each atomically); how many exist. With
+    ``unchanged_since``, a task written after that moment is left alone (a job never undoes a
+    later change)."""
     new_values = raise_to(body)
+    guard = store.unchanged_since(unchanged_since) if unchanged_since is not None else None
 
     def one(task_id: str) -> int:
         try:
-            apply_raise(task_id, lambda: _requirements_of(task_id), new_values)
+            apply_raise(task_id, lambda: _requirements_of(task_id, unchanged_since), new_values,
+                        extra_condition=guard)
         except NotFound:
-            return 0  # deleted meanwhile
+            return 0  # deleted or changed meanwhile
         return 1
 
     return sum(db.parallel(one, task_ids))

@@ -6,6 +6,7 @@ speak in documents, PynamoDB conditions and update actions.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from pynamodb.expressions.update import Action
 from chalicelib import codec, db
 from chalicelib.errors import NotFound
 from chalicelib.models import Task
-from chalicelib.models.tasks import INTERNAL, status_key
+from chalicelib.models.tasks import INTERNAL, MODIFIED, status_key
 
 Doc = dict[str, Any]
 
@@ -78,12 +79,29 @@ def get_item(task_id: str, attributes: list[Path] | None = None) -> dict[str, An
     return item
 
 
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def unchanged_since(moment_ms: int) -> Condition:
+    """The condition that no write touched the task after ``moment_ms`` (every write stamps it)."""
+    return attr(MODIFIED).does_not_exist() | (attr(MODIFIED) <= value(moment_ms))
+
+
+def modified(item: dict[str, Any]) -> int:
+    """When a raw task item was last written (0: before writes were stamped)."""
+    return int(item.get(MODIFIED, {}).get("N", "0"))
+
+
 def update(task_id: str, actions: list[Action], condition: Condition | None = None,
            return_values: str = "NONE") -> dict[str, Any]:
-    """One UpdateItem; raises PynamoDB's ``UpdateError`` when the condition fails."""
-    return db.update_item(Task, task_id, actions=actions, condition=condition, return_values=return_values)
+    """One UpdateItem, stamped with the time of the write; raises PynamoDB's ``UpdateError``
+    when the condition fails."""
+    stamped = [*actions, attr(MODIFIED).set(value(now_ms()))]
+    return db.update_item(Task, task_id, actions=stamped, condition=condition, return_values=return_values)
 
 
 def put_new(task_id: str, item: dict[str, Any]) -> None:
-    """Create a task item; the id must be new."""
-    db.put_item(Task, task_id, attributes=item, condition=attr("task_id").does_not_exist())
+    """Create a task item (stamped with the time of the write); the id must be new."""
+    db.put_item(Task, task_id, attributes={**item, MODIFIED: value(now_ms())},
+                condition=attr("task_id").does_not_exist())

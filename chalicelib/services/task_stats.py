@@ -14,13 +14,14 @@ selects inside objects, and inside the objects of a list), with IceProd's forced
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from chalicelib import codec, db, ids
-from chalicelib.errors import Invalid, NotFound
+from chalicelib import codec, config, db, ids
+from chalicelib.errors import NotFound
 from chalicelib.models.task_stats import KEY_ONLY, TaskStat, stat_key
 from chalicelib.protocol import ICEPROD3
 from chalicelib.services import pages
@@ -29,7 +30,8 @@ from chalicelib.services.store import attr, value
 Record = dict[str, Any]
 #: IceProd reads at most this many records of one task (``to_list(10000)``).
 MAX_TASK_RECORDS = 10_000
-_CURSOR_KEYS = frozenset({"stat_key"})
+#: The key a bulk page's cursor names (the table's: a page resumes after a record).
+_KEY = {"dataset_id": "S", "stat_key": "S"}
 
 
 def add(task_id: str, body: dict[str, Any]) -> str:
@@ -142,21 +144,11 @@ def line(record: Record) -> str:
     return json.dumps(record, separators=(",", ":")).replace("</", "<\\/") + "\n"
 
 
-def _start(dataset_id: str, cursor: str | None) -> dict[str, Any] | None:
-    """The Query's start key of a cursor, checked (a forged one is a 400, never a bad Query)."""
-    if cursor is None:
-        return None
-    _, start = pages.decode_cursor(cursor, 1, _CURSOR_KEYS)
-    if start is not None and "S" not in start["stat_key"]:
-        raise Invalid("malformed cursor")
-    return None if start is None else {"dataset_id": {"S": dataset_id}, "stat_key": start["stat_key"]}
-
-
-def _items(dataset_id: str, request: BulkRequest) -> Iterator[dict[str, Any]]:
-    """The dataset's items in key order (by task, oldest first) from the cursor on."""
-    after = attr("create_date") >= value(request.after) if request.after else None
-    return db.query_all(TaskStat, dataset_id, exclusive_start_key=_start(dataset_id, request.cursor),
-                        filter_condition=after, consistent_read=True)
+def _source(dataset_id: str, after: str | None) -> pages.Source:
+    """The dataset's partition in key order (by task, oldest first), ``after`` applied by DynamoDB."""
+    newer = attr("create_date") >= value(after) if after else None
+    return pages.source_of(db.query, _KEY, {"dataset_id": dataset_id}, model=TaskStat, hash_key=dataset_id,
+                           filter_condition=newer, consistent_read=True)
 
 
 def _shaped(item: dict[str, Any], request: BulkRequest) -> Record:
@@ -172,32 +164,73 @@ def _shaped(item: dict[str, Any], request: BulkRequest) -> Record:
     return record
 
 
-def _lines(dataset_id: str, request: BulkRequest) -> Iterator[tuple[str, str]]:
-    """(line, stat_key after which the next page starts) in answer order. With ``last``, one line
-    per task, written once the task's records are all read: its newest, which is its last."""
-    latest: dict[str, Any] | None = None
-    for item in _items(dataset_id, request):
-        if not request.last:
-            yield line(_shaped(item, request)), item["stat_key"]["S"]
-            continue
-        if latest is not None and latest["task_id"]["S"] != item["task_id"]["S"]:
-            yield line(_shaped(latest, request)), latest["stat_key"]["S"]
-        latest = item
-    if latest is not None:
-        yield line(_shaped(latest, request)), latest["stat_key"]["S"]
+class _Bulk:
+    """One page of the bulk answer: lines up to ``max_bytes``, read within the request's bounds.
+
+    ``resume`` is always a position the next page can start after without losing or repeating a
+    line. With ``last``, a task's line is written once its next task shows (its newest record is
+    its last), so until then ``resume`` stays before the pending record; a page cut by the bounds
+    is cut only once ``resume`` has moved, so that every page makes progress.
+    """
+
+    def __init__(self, source: pages.Source, request: BulkRequest, start: dict[str, Any] | None) -> None:
+        self.source, self.request = source, request
+        self.start = self.resume = start
+        self.lines: list[str] = []
+        self.size = 0
+        self.latest: dict[str, Any] | None = None  # with ``last``: the pending record of the current task
+        self.before_latest = start
+
+    def run(self) -> BulkPage:
+        deadline = time.monotonic() + config.REQUEST_WORK_SECONDS
+        position, scanned = self.start, 0
+        while True:
+            page = self.source.read(exclusive_start_key=position, limit=config.LIST_PAGE_SIZE)
+            scanned += page.get("ScannedCount", len(page.get("Items", [])))
+            for item in page.get("Items", []):
+                if not self._take(item, position):
+                    return self._cut()
+            position = page.get("LastEvaluatedKey")
+            if position is None:
+                if self.latest is not None and not self._write(self.latest):
+                    return self._cut()
+                return BulkPage(self.lines, None)
+            if self.latest is None:
+                self.resume = position
+            elif self.request.last:
+                self.resume = self.before_latest
+            bounded = time.monotonic() > deadline or scanned >= config.LIST_MAX_READ
+            if bounded and self.resume != self.start:
+                return self._cut()
+
+    def _take(self, item: dict[str, Any], page_start: dict[str, Any] | None) -> bool:
+        """Handle one record (``page_start``: where its page began); False when the page is full."""
+        if not self.request.last:
+            return self._write(item)
+        if self.latest is not None and self.latest["task_id"] != item["task_id"] and not self._write(self.latest):
+            return False
+        self.before_latest = self.source.position(self.latest) if self.latest is not None else page_start
+        self.latest = item
+        return True
+
+    def _write(self, item: dict[str, Any]) -> bool:
+        """Add ``item``'s line unless it would overflow a page that already holds one."""
+        text = line(_shaped(item, self.request))
+        length = len(text.encode())
+        if self.lines and self.size + length > self.request.max_bytes:
+            return False
+        self.lines.append(text)
+        self.size += length
+        self.resume = self.source.position(item)
+        return True
+
+    def _cut(self) -> BulkPage:
+        return BulkPage(self.lines, pages.encode_cursor(0, self.resume))
 
 
 def bulk(dataset_id: str, request: BulkRequest) -> BulkPage:
-    """A page of the dataset's records as NDJSON lines: whole lines, at most ``max_bytes`` (at
-    least one line), and the cursor of the next page (None: this is the last)."""
-    lines: list[str] = []
-    size = 0
-    after_key = None
-    for text, key in _lines(dataset_id, request):
-        length = len(text.encode())
-        if lines and size + length > request.max_bytes:
-            return BulkPage(lines, pages.encode_cursor(0, {"stat_key": {"S": after_key}}))
-        lines.append(text)
-        size += length
-        after_key = key
-    return BulkPage(lines, None)
+    """A page of the dataset's records as NDJSON lines (whole lines, at least one when any remain,
+    at most ``max_bytes``) and the cursor of the next page (None: this is the last)."""
+    source = _source(dataset_id, request.after)
+    start = pages.decode_cursor(request.cursor, [source])[1] if request.cursor else None
+    return _Bulk(source, request, start).run()

@@ -111,17 +111,22 @@ def set_status(task_id: str, status: str, *, dataset_id: str | None = None, rese
         raise NotFound(f"task {task_id} not found")
 
 
-def write_status(task_id: str, status: str, *, dataset_id: str | None, reset_clears_failures: bool) -> bool:
+def write_status(task_id: str, status: str, *, dataset_id: str | None, reset_clears_failures: bool,
+                 unchanged_since: int | None = None) -> bool:
     """The one status write of the PUT and bulk routes: ``status``, its index key and
-    ``status_changed``, conditioned on the task existing (in ``dataset_id`` when given). Whether
-    ``reset`` also zeroes ``failures`` is the caller's rule, IceProd 2's: the global PUT leaves
-    them alone; the dataset PUT and both bulk routes set them to 0. False: no such task."""
+    ``status_changed``, conditioned on the task existing (in ``dataset_id`` when given), and, for
+    a bulk change, on no write since the request was accepted (``unchanged_since``: a job that
+    runs minutes later never undoes a claim made meanwhile). Whether ``reset`` also zeroes
+    ``failures`` is the caller's rule, IceProd 2's: the global PUT leaves them alone; the dataset
+    PUT and both bulk routes set them to 0. False: nothing written."""
     actions = store.set_status(status, task_id)
     if status == "reset" and reset_clears_failures:
         actions.append(attr("failures").set(value(0)))
     condition = store.exists()
     if dataset_id is not None:
         condition &= attr("dataset_id") == value(dataset_id)
+    if unchanged_since is not None:
+        condition &= store.unchanged_since(unchanged_since)
     try:
         store.update(task_id, actions, condition)
     except UpdateError as error:
@@ -131,18 +136,20 @@ def write_status(task_id: str, status: str, *, dataset_id: str | None, reset_cle
     return True
 
 
-def bulk_set_status(ids: list[str], status: str, dataset_id: str | None = None, require_match: bool = True) -> int:
+def bulk_set_status(ids: list[str], status: str, dataset_id: str | None = None, require_match: bool = True,
+                    unchanged_since: int | None = None) -> int:
     """Set the status of many tasks (``reset`` zeroes ``failures``, as IceProd 2's bulk routes):
     one batched read, then parallel conditional writes. The read narrows the ids to tasks that
-    exist (in the dataset); each write is still conditioned, so a task deleted or moved meanwhile
-    is not touched. Returns how many changed."""
+    exist (in the dataset); each write is still conditioned, so a task deleted, moved or (with
+    ``unchanged_since``) changed meanwhile is not touched. Returns how many changed."""
     wanted = [i for i in dict.fromkeys(ids) if TASK_ID_RE.match(i)]
     found = db.batch_get(Task, wanted, ["task_id", "dataset_id"])
     if dataset_id is not None:
         found = [i for i in found if i.get("dataset_id", {}).get("S") == dataset_id]
     targets = [i["task_id"]["S"] for i in found]
     changed = sum(db.parallel(
-        lambda task_id: write_status(task_id, status, dataset_id=dataset_id, reset_clears_failures=True), targets))
+        lambda task_id: write_status(task_id, status, dataset_id=dataset_id, reset_clears_failures=True,
+                                     unchanged_since=unchanged_since), targets))
     if not changed and require_match:
         raise NotFound("no matching tasks")
     return changed

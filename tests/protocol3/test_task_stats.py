@@ -258,8 +258,16 @@ def test_bulk_pages_hold_whole_lines_and_link_the_next(api, post, monkeypatch, l
     assert "keys=task_stat_id" in responses[0].headers["Link"]  # the query is kept
 
 
-@pytest.mark.parametrize("cursor", ["garbage!", "eyJzIjowLCJrIjp7InN0YXRfa2V5Ijp7Ik4iOiIxIn19fQ",
-                                    "eyJzIjoxLCJrIjpudWxsfQ"])
+def _cursor(start: Any, source: int = 0) -> str:
+    from chalicelib.services import pages
+
+    return pages.encode_cursor(source, start)
+
+
+@pytest.mark.parametrize("cursor", [
+    "garbage!", _cursor({"stat_key": {"S": "0"}}), _cursor({"dataset_id": {"S": "d1"}, "stat_key": {"N": "1"}}),
+    _cursor({"dataset_id": {"S": "d2"}, "stat_key": {"S": "0"}}), _cursor(None, source=1),
+    _cursor({"dataset_id": {"S": "d1"}, "stat_key": {"S": "0"}, "x": {"S": "1"}})])
 def test_a_forged_cursor_is_400(api, cursor):
     response = api.get(f"/datasets/d1/bulk/task_stats?cursor={cursor}")
     assert (response.status_code, response.data) == (400, {"code": 400, "error": "malformed cursor"})
@@ -276,9 +284,31 @@ def test_the_published_document_lists_the_task_stats_routes(api):
 @pytest.mark.parametrize(("position", "expected"), [("0", 2), ("g", 0)])
 def test_a_well_formed_cursor_starts_after_its_position(api, post, position, expected):
     """A cursor names a position in the dataset's key order, whether or not a stat is there."""
-    from chalicelib.services import pages
-
     post(new_id()), post(new_id())
-    cursor = pages.encode_cursor(0, {"stat_key": {"S": position}})
-    _, records = bulk(api, f"?cursor={cursor}")
+    _, records = bulk(api, f"?cursor={_cursor({'dataset_id': {'S': 'd1'}, 'stat_key': {'S': position}})}")
     assert len(records) == expected
+
+
+@pytest.mark.parametrize("last", [False, True])
+@pytest.mark.parametrize("after", [False, True])
+def test_bulk_pages_stop_at_the_requests_read_bound_and_lose_nothing(api, post, monkeypatch, last, after):
+    """Two records read per request (one per DynamoDB page): every page moves forward, and the
+    pages together are the whole answer, also when ``after`` filters records out."""
+    from chalicelib import config
+
+    tasks = sorted(new_id() for _ in range(3))
+    sids = {t: [post(t) for _ in range(3)] for t in tasks}
+    query = f"?last={last}"
+    if after:
+        created = api.get(f"/datasets/d1/tasks/{tasks[1]}/task_stats/{sids[tasks[1]][1]}").data["create_date"]
+        query += f"&after={created}"
+    _, whole = bulk(api, query)
+    monkeypatch.setattr(config, "LIST_PAGE_SIZE", 1)
+    monkeypatch.setattr(config, "LIST_MAX_READ", 2)
+    pages, _ = _follow(api, query)
+    assert len(pages) > 2
+    assert [r for page in pages for r in page] == whole
+    expected = [sids[t][-1] for t in tasks] if last else [s for t in tasks for s in sids[t]]
+    if after:
+        expected = [s for s in expected if s >= sids[tasks[1]][1]]
+    assert [r["task_stat_id"] for r in whole] == expected

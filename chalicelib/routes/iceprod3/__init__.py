@@ -1,0 +1,13 @@
+"""IceProd 3's routes (``ICEPROD_API_VERSION=3``): the grid daemon's protocol, with IceProd 3's
+state machine, answers and reason strings, over the same services as IceProd 2's routes."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+
+def blueprints() -> list[Blueprint]:
+    """The blueprints of IceProd 3's own routes (imported only when that protocol is served)."""
+    from chalicelib.routes import task_stats
+
+    return [task_stats.bp]

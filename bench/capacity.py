@@ -88,7 +88,7 @@ def run() -> None:
     ids = seed(n, "idle")
     _counters_cost(meter)
     for task_id in ids:
-        tasks.set_status(task_id, "suspended")
+        tasks.set_status(task_id, tasks.iceprod2_change("suspended", reset_clears_failures=False))
     status = meter.take()
     per = {
         "claim": (claim, done),

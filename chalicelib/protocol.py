@@ -11,8 +11,9 @@ IceProd 2 (pilots) has no transition table: any status may be set. IceProd 3's t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib import config
 
@@ -29,6 +30,8 @@ class Protocol:
     #: ``status_changed`` always with six fractional digits (IceProd 3), or as Python's
     #: ``isoformat`` writes it, without a zero fraction (IceProd 2).
     fixed_microseconds: bool
+    #: Keys a new task gets unless its body names them (IceProd 3: ``instance_id`` "").
+    task_defaults: dict[str, Any] = field(default_factory=dict)
 
     def allowed_from(self, status: str) -> frozenset[str] | None:
         """The statuses from which a checked move into ``status`` is allowed (None: any)."""
@@ -64,6 +67,7 @@ ICEPROD3 = Protocol(
     initial_status="idle",
     prev=ICEPROD3_PREV,
     fixed_microseconds=True,
+    task_defaults={"instance_id": ""},
 )
 
 #: The protocol this deployment serves.

@@ -35,12 +35,12 @@ Schema = dict[str, Any]
 KEYWORDS = frozenset({
     "type", "enum", "minLength", "maxLength", "maxBytes", "pattern", "minimum", "maximum",
     "minItems", "maxItems", "items", "required", "properties", "additionalProperties",
-    "propertyNames", "minProperties", "maxProperties", "anyOf", "allOf",
+    "propertyNames", "minProperties", "maxProperties", "anyOf", "allOf", "not",
     "description", "default", "errorMessage", "x-parse", "x-status",
 })
 _PRIVATE = ("errorMessage", "x-parse", "x-status")
 _SUBSCHEMA_MAPS = ("properties",)
-_SUBSCHEMAS = ("items", "propertyNames")
+_SUBSCHEMAS = ("items", "propertyNames", "not")
 _SUBSCHEMA_LISTS = ("anyOf", "allOf")
 
 
@@ -81,13 +81,14 @@ def _fail(schema: Schema, keyword: str, message: str, **details: Any) -> Invalid
     return Invalid(message)
 
 
-def check(schema: Schema, value: Any, where: str = "body") -> None:
-    """``Invalid`` naming the first place where ``value`` breaks ``schema``."""
+def check(schema: Schema, value: Any, where: str = "body", key: str | None = None) -> None:
+    """``Invalid`` naming the first place where ``value`` (the member ``key`` of an object, if
+    it is one) breaks ``schema``."""
     try:
         _check(schema, value, where)
     except Invalid:
         if isinstance(schema.get("errorMessage"), str):
-            raise Invalid(schema["errorMessage"].format(value=value)) from None
+            raise Invalid(schema["errorMessage"].format(value=value, key=key)) from None
         raise
 
 
@@ -96,6 +97,8 @@ def _check(schema: Schema, value: Any, where: str) -> None:
         check(sub, value, where)
     if "anyOf" in schema and not _any_of(schema["anyOf"], value, where):
         raise _fail(schema, "anyOf", f"{where} has none of the allowed forms", value=value)
+    if "not" in schema and _any_of([schema["not"]], value, where):
+        raise _fail(schema, "not", f"{where} has a form that is not allowed", value=value)
     kinds = schema.get("type")
     if kinds is not None:
         kinds = [kinds] if isinstance(kinds, str) else kinds
@@ -166,7 +169,7 @@ def _check_object(schema: Schema, value: dict[str, Any], where: str) -> None:
     properties = schema.get("properties", {})
     for key, sub in properties.items():
         if key in value:
-            check(sub, value[key], f"{where}.{key}")
+            check(sub, value[key], f"{where}.{key}", key)
     extra = schema.get("additionalProperties", True)
     names = schema.get("propertyNames")
     for key, item in value.items():
@@ -177,7 +180,7 @@ def _check_object(schema: Schema, value: dict[str, Any], where: str) -> None:
         if extra is False:
             raise _fail(schema, "additionalProperties", f"{where} has unknown key {key[:64]!r}", key=key)
         if isinstance(extra, dict):
-            check(extra, item, f"{where}.{key}")
+            check(extra, item, f"{where}.{key}", key)
 
 
 def _pipe_list(text: str) -> list[str]:
@@ -202,8 +205,15 @@ def _limit(text: str) -> int | None:
     return value if value > 0 else None
 
 
+def _abs_limit(text: str) -> int | None:
+    """IceProd 3's ``limit`` (MongoDB's): a negative value counts as its absolute value."""
+    value = _limit(text.lstrip("-")) if text.startswith("-") else _limit(text)
+    return value
+
+
 #: How a query parameter's text (already checked by its schema) becomes a value.
-PARSERS: dict[str, Callable[[str], Any]] = {"pipe-list": _pipe_list, "sort": _sort_list, "int": int, "limit": _limit}
+PARSERS: dict[str, Callable[[str], Any]] = {"pipe-list": _pipe_list, "sort": _sort_list, "int": int, "limit": _limit,
+                                            "abs-limit": _abs_limit}
 
 
 # --- shared pieces --------------------------------------------------------------------------
@@ -278,6 +288,15 @@ STATUS_BODY = {"type": "object", "required": ["status"], "properties": {"status"
 BULK = {"type": "object", "required": ["tasks"], "properties": {
     "tasks": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_BULK_IDS}}}
 COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+TASK_STATS = {"type": "object", "additionalProperties": {"type": "object", "properties": {
+    "count": {"type": "integer"}, "gpu": {"type": "number"}, "total_hrs": {"type": "number"},
+    "total_err_hrs": {"type": "number"}, "avg_hrs": {"type": "number"}, "stddev_hrs": {"type": ["number", "null"]},
+    "min_hrs": {"type": "number"}, "max_hrs": {"type": "number"}, "efficiency": {"type": "number"}}}}
+
+#: Where a bulk change that continued as a job stands.
+JOB = {"type": "object", "required": ["job", "state", "total", "changed", "remaining_chunks"], "properties": {
+    "job": {"type": "string"}, "state": {"type": "string", "enum": ["running", "done"]},
+    "total": {"type": "integer"}, "changed": {"type": "integer"}, "remaining_chunks": {"type": "integer"}}}
 FILE = {
     "type": "object",
     "properties": {
@@ -393,6 +412,8 @@ class Operation:
     answer: Schema = field(default_factory=lambda: EMPTY)
     status: int = 200
     path_params: dict[str, Schema] = field(default_factory=dict)
+    #: The order of the checks; a protocol may answer a bad body before a bad path parameter.
+    order: tuple[str, ...] = ("path", "query", "body")
 
     def __post_init__(self) -> None:
         where = f"{self.method} {self.path}"
@@ -410,9 +431,16 @@ class Operation:
         for name, text in [*path.items(), *query.items()]:
             if not is_text(text):
                 raise Invalid(f"parameter {name} is not valid text")
-        for name, text in path.items():
-            _check_path(self.path_schema(name), text, name)
-        return Call(self._query(query), None if self.body is None else self._body(raw_body))
+        checked: dict[str, Any] = {}
+        for part in self.order:
+            if part == "path":
+                for name, text in path.items():
+                    _check_path(self.path_schema(name), text, name)
+            elif part == "query":
+                checked["query"] = self._query(query)
+            else:
+                checked["body"] = None if self.body is None else self._body(raw_body)
+        return Call(checked["query"], checked["body"])
 
     def _query(self, query: dict[str, str]) -> dict[str, Any]:
         typed: dict[str, Any] = {}

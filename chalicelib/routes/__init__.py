@@ -12,13 +12,13 @@ from chalice import Blueprint
 
 def blueprints(version: str) -> list[Blueprint]:
     """The blueprints of protocol ``version`` ("2" or "3"), the shared ones first."""
-    from chalicelib.routes import files, middleware, status
+    from chalicelib.routes import middleware, status
 
-    shared = [middleware.http, files.bp, status.bp]
+    shared = [middleware.http, status.bp]
     if version == "3":
         from chalicelib.routes import iceprod3
 
         return [*shared, *iceprod3.blueprints()]
-    from chalicelib.routes import actions, counts, datasets, tasks
+    from chalicelib.routes import actions, counts, datasets, files, tasks
 
-    return [*shared, tasks.bp, datasets.bp, actions.bp, counts.bp]
+    return [*shared, tasks.bp, datasets.bp, actions.bp, counts.bp, files.bp]

@@ -7,15 +7,10 @@ from chalice import Blueprint
 from chalicelib import schema as s
 from chalicelib.auth import Access
 from chalicelib.routes.endpoint import Paged, bulk_answer, endpoint
-from chalicelib.routes.tasks import JOB
 from chalicelib.services import jobs, listings, tasks
 
 bp = Blueprint(__name__)
 PREFIX = "/datasets/{dataset_id}"
-STATS = {"type": "object", "additionalProperties": {"type": "object", "properties": {
-    "count": {"type": "integer"}, "gpu": {"type": "number"}, "total_hrs": {"type": "number"},
-    "total_err_hrs": {"type": "number"}, "avg_hrs": {"type": "number"}, "stddev_hrs": {"type": ["number", "null"]},
-    "min_hrs": {"type": "number"}, "max_hrs": {"type": "number"}, "efficiency": {"type": "number"}}}}
 REQUIREMENT_CHANGES = {
     "type": "object", "minProperties": 1, "additionalProperties": False,
     "properties": {"cpu": s.INTEGER, "gpu": s.INTEGER, "memory": s.NUMBER, "disk": s.NUMBER, "time": s.NUMBER,
@@ -47,7 +42,8 @@ def dataset_task(call, dataset_id, task_id):
           body_schema=s.STATUS_BODY)
 def dataset_put_status(call, dataset_id, task_id):
     """IceProd 2's dataset PUT zeroes ``failures`` on ``reset``."""
-    tasks.set_status(task_id, call.body["status"], dataset_id=dataset_id, reset_clears_failures=True)
+    change = tasks.iceprod2_change(call.body["status"], reset_clears_failures=True)
+    tasks.set_status(task_id, change, dataset_id=dataset_id)
     return {}
 
 
@@ -59,7 +55,7 @@ def status_summary(call, dataset_id):
 
 
 @endpoint(bp, f"{PREFIX}/task_stats", "GET", Access.READ, summary="Statistics of complete tasks by name",
-          answer=STATS)
+          answer=s.TASK_STATS)
 def task_stats(call, dataset_id):
     return listings.task_stats(dataset_id)
 
@@ -67,11 +63,12 @@ def task_stats(call, dataset_id):
 @endpoint(bp, f"{PREFIX}/task_actions/bulk_status/{{status}}", "POST", Access.WRITE,
           summary="Set the status of many tasks of the dataset", body_schema=s.BULK)
 def dataset_bulk_status(call, dataset_id, status):
-    return bulk_answer(jobs.bulk_status(call.body["tasks"], status, dataset_id), _jobs_path(dataset_id))
+    change = tasks.iceprod2_change(status, reset_clears_failures=True)
+    return bulk_answer(jobs.bulk_status(call.body["tasks"], change, dataset_id), _jobs_path(dataset_id))
 
 
 @endpoint(bp, f"{PREFIX}/task_actions/jobs/{{job_id}}", "GET", Access.READ, summary="Where a bulk job stands",
-          answer=JOB)
+          answer=s.JOB)
 def dataset_job_state(call, dataset_id, job_id):
     return jobs.job_state(job_id, dataset_id=dataset_id)
 

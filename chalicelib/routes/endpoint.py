@@ -52,8 +52,8 @@ class Input(schema.Call):
 
 def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int = 200, *, summary: str,
              query: dict[str, schema.Schema] | None = None, body_schema: schema.Schema | None = None,
-             answer: schema.Schema = schema.EMPTY,
-             path_params: dict[str, schema.Schema] | None = None) -> Callable[[View], View]:
+             answer: schema.Schema = schema.EMPTY, path_params: dict[str, schema.Schema] | None = None,
+             order: tuple[str, ...] = ("path", "query", "body")) -> Callable[[View], View]:
     """Register ``view(input, **path_params)`` as a route needing ``access``, described once.
 
     The description (path and query parameters, body, answer) checks each request after its
@@ -62,7 +62,7 @@ def endpoint(bp: Blueprint, path: str, method: str, access: Access, status: int 
     of a path also registers its CORS preflight.
     """
     operation = schema.Operation(method, path, summary, access.value, query or {}, body_schema, answer, status,
-                                 path_params or {})
+                                 path_params or {}, order)
 
     def decorate(view: View) -> View:
         if not any(op.path == path for op in schema.OPERATIONS):

@@ -40,22 +40,19 @@ def patch_task(call, task_id):
           body_schema=s.STATUS_BODY)
 def put_status(call, task_id):
     """IceProd 2's global PUT leaves ``failures`` alone, also on ``reset``."""
-    tasks.set_status(task_id, call.body["status"], reset_clears_failures=False)
+    tasks.set_status(task_id, tasks.iceprod2_change(call.body["status"], reset_clears_failures=False))
     return {}
 
-
-JOB = {"type": "object", "required": ["job", "state", "total", "changed", "remaining_chunks"], "properties": {
-    "job": {"type": "string"}, "state": {"type": "string", "enum": ["running", "done"]},
-    "total": {"type": "integer"}, "changed": {"type": "integer"}, "remaining_chunks": {"type": "integer"}}}
 
 
 @endpoint(bp, "/task_actions/bulk_status/{status}", "POST", Access.SYSTEM, summary="Set the status of many tasks",
           body_schema=s.BULK)
 def bulk_status(call, status):
     """Answers {} when done; 202 and a job (``Location``) when the rest needs more than a request."""
-    return bulk_answer(jobs.bulk_status(call.body["tasks"], status, None), "/task_actions/jobs")
+    change = tasks.iceprod2_change(status, reset_clears_failures=True)
+    return bulk_answer(jobs.bulk_status(call.body["tasks"], change, None), "/task_actions/jobs")
 
 
-@endpoint(bp, "/task_actions/jobs/{job_id}", "GET", Access.SYSTEM, summary="Where a bulk job stands", answer=JOB)
+@endpoint(bp, "/task_actions/jobs/{job_id}", "GET", Access.SYSTEM, summary="Where a bulk job stands", answer=s.JOB)
 def job_state(call, job_id):
     return jobs.job_state(job_id)

@@ -40,7 +40,7 @@ def add_file(dataset_id: str, task_id: str, record: dict[str, Any]) -> None:
     db.put_item(DatasetFile, dataset_id, item["file_key"]["S"], attributes=item)
 
 
-def add_file_by_job(dataset_id: str, body: dict[str, Any]) -> str:
+def add_file_by_job(dataset_id: str, body: dict[str, Any], not_found: str | None = None) -> str:
     """Attach a file to the dataset's task of a job index and name; its task id."""
     record = file_record(body)
     job_index, task_name = body["job_index"], body["task_name"]
@@ -48,7 +48,7 @@ def add_file_by_job(dataset_id: str, body: dict[str, Any]) -> str:
     items = listings.dataset_items(dataset_id, [attr("task_id")], range_key_condition=exact)
     task = next(iter(items), None)
     if task is None:
-        raise Invalid(f"no task {task_name!r} with job_index {job_index} in dataset {dataset_id}")
+        raise Invalid(not_found or f"no task {task_name!r} with job_index {job_index} in dataset {dataset_id}")
     task_id = task["task_id"]["S"]
     add_file(dataset_id, task_id, record)
     return task_id

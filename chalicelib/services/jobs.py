@@ -44,8 +44,11 @@ def _apply(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str |
     ``accepted`` (milliseconds): a change made meanwhile (a claim, a report) is never undone.
     How many tasks it changed."""
     if kind == "bulk_status":
-        return tasks.bulk_set_status(ids, payload["status"], dataset_id, require_match=False, unchanged_since=accepted)
-    return requirements.raise_tasks(ids, payload, unchanged_since=accepted)
+        change = tasks.StatusChange.from_payload(payload)
+        return tasks.bulk_set_status(ids, change, dataset_id, require_match=False, unchanged_since=accepted)
+    if "rule" not in payload:  # a job written before rules were stored: IceProd 2's raise
+        payload = {"rule": "raise", "body": payload}
+    return requirements.raise_tasks(ids, payload["body"], unchanged_since=accepted, rule=payload["rule"])
 
 
 def _start(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None) -> dict[str, Any] | None:
@@ -63,19 +66,22 @@ def _start(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str |
     return {"job": job_id, "changed": changed, "remaining": len(rest)}
 
 
-def bulk_status(ids: list[str], status: str, dataset_id: str | None) -> dict[str, Any]:
-    """Change what fits in the request; the rest becomes a job. Raises ``NotFound`` when nothing
-    matched and nothing is left (the synchronous answer's rule)."""
-    outcome = _start("bulk_status", ids, {"status": status}, dataset_id)
-    if "job" not in outcome and not outcome["changed"]:
-        raise NotFound("no matching tasks")
+def bulk_status(ids: list[str], change: tasks.StatusChange, dataset_id: str | None,
+                not_found: str | None = "no matching tasks") -> dict[str, Any]:
+    """Change what fits in the request; the rest becomes a job. Raises ``NotFound(not_found)``
+    when nothing matched and nothing is left (the synchronous answer's rule; None: never)."""
+    outcome = _start("bulk_status", ids, change.to_payload(), dataset_id)
+    if "job" not in outcome and not outcome["changed"] and not_found is not None:
+        raise NotFound(not_found)
     return outcome
 
 
-def bulk_requirements(dataset_id: str, task_name: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Raise the requirements of a name's tasks: what fits in the request, the rest as a job."""
-    ids = requirements.tasks_named(dataset_id, task_name)
-    return _start("bulk_requirements", ids, body, dataset_id)
+def bulk_requirements(dataset_id: str, task_name: str, body: dict[str, Any], rule: str = "raise",
+                      not_found: str | None = None) -> dict[str, Any]:
+    """Change the requirements of a name's tasks by ``rule`` (IceProd 2 raises; IceProd 3's PATCH
+    overwrites, its POST replaces): what fits in the request, the rest as a job."""
+    ids = requirements.tasks_named(dataset_id, task_name, not_found)
+    return _start("bulk_requirements", ids, {"rule": rule, "body": body}, dataset_id)
 
 
 def _create_job(kind: str, ids: list[str], payload: dict[str, Any], dataset_id: str | None, changed: int,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -39,36 +39,71 @@ STATUS_INDEX_KEY = {"task_id": "S", STATUS_KEY: "S", "priority": "N"}
 DATASET_INDEX_KEY = {"task_id": "S", "dataset_id": "S", NAME_KEY: "S"}
 
 
-def task_sources(status_filter: list[str], attributes: Any) -> list[pages.Source]:
+def task_sources(status_filter: list[str], attributes: Any, condition: Condition | None = None) -> list[pages.Source]:
     """The reads of ``GET /tasks``: one Query per status shard (highest priority first), or a Scan."""
     if not status_filter:
-        return [pages.source_of(db.scan, TABLE_KEY, model=Task, attributes_to_get=attributes)]
+        return [pages.source_of(db.scan, TABLE_KEY, model=Task, attributes_to_get=attributes,
+                                filter_condition=condition)]
     return [
         pages.source_of(db.query, STATUS_INDEX_KEY, {STATUS_KEY: key}, model=Task, hash_key=key,
                         index_name=Task.by_status.Meta.index_name, scan_index_forward=False,
-                        attributes_to_get=attributes)
-        for status in status_filter for key in status_keys(status)
+                        attributes_to_get=attributes, filter_condition=condition)
+        for status in status_filter if status in STATUSES for key in status_keys(status)
     ]
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How a listing's tasks are shown: IceProd 2 takes ``keys`` as top-level names; IceProd 3 as
+    dotted paths, and lists tasks in creation order (its "natural order") when no sort is given:
+    service ids are time-ordered (:mod:`chalicelib.ids`), so that is id order."""
+
+    dotted: bool = False
+    creation_order: bool = False
+
+    def read(self, keys: list[str] | None, extra: list[str] = ()) -> Any:
+        """The attributes to read for ``keys`` (with ``extra``)."""
+        if keys is None:
+            return None
+        return store.projection(store.top_keys([*keys, *extra]) if self.dotted else keys, extra)
+
+
+IceProd2 = Shape()
+IceProd3 = Shape(dotted=True, creation_order=True)
+
+
+def _get(doc: Doc, key: str, dotted: bool) -> Any:
+    for part in key.split(".") if dotted else [key]:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc
+
+
 def list_tasks(status_filter: list[str], keys: list[str] | None, sort: list[tuple[str, int]],
-               request: pages.PageRequest) -> tuple[list[Doc], str | None]:
-    """``GET /tasks``: tasks by status (index) or all (scan), projected, sorted, limited, paged.
+               request: pages.PageRequest, shape: Shape = IceProd2,
+               site_prefix: str | None = None) -> tuple[list[Doc], str | None]:
+    """``GET /tasks``: tasks by status (index) or all (scan), filtered by a ``site`` prefix
+    (IceProd 3), projected, sorted, limited, paged.
 
     Without ``sort`` the listing pages (``limit`` and the returned cursor); a sorted listing is
     sorted over every task, so it reads them all and returns the first ``limit``.
     """
     if sort and request.cursor:
         raise Invalid("cursor cannot be combined with sort")
-    attributes = store.projection(keys, [k for k, _ in sort])
-    page = pages.collect(task_sources(status_filter, attributes), replace(request, limit=None) if sort else request)
+    fields = [k for k, _ in sort] + (["task_id"] if shape.creation_order else [])
+    site = attr("site").startswith(site_prefix) if site_prefix else None
+    sources = task_sources(status_filter, shape.read(keys, fields), site)
+    page = pages.collect(sources, replace(request, limit=None) if sort else request)
     docs = [store.document(item) for item in page.items]
+    if shape.creation_order and not sort:
+        docs.sort(key=lambda d: d.get("task_id", ""))
     for key, direction in reversed(sort):
-        docs.sort(key=lambda d, k=key: _sort_value(d.get(k)), reverse=direction < 0)
+        docs.sort(key=lambda d, k=key: _sort_value(_get(d, k, shape.dotted)), reverse=direction < 0)
     if sort and request.limit:
         docs = docs[: request.limit]
     if keys is not None:
-        docs = [{k: d[k] for k in keys if k in d} for d in docs]
+        docs = [store.project(d, keys, shape.dotted) for d in docs]
     return docs, page.cursor
 
 
@@ -89,9 +124,10 @@ def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Con
 
 
 def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None, job_index: int | None,
-                  keys: list[str] | None, request: pages.PageRequest) -> tuple[dict[str, Doc], str | None]:
-    """``GET /datasets/{id}/tasks``: ``{task_id: task}``, filtered, projected, paged."""
-    condition = None
+                  keys: list[str] | None, request: pages.PageRequest, shape: Shape = IceProd2,
+                  names: list[str] | None = None) -> tuple[dict[str, Doc], str | None]:
+    """``GET /datasets/{id}/tasks``: ``{task_id: task}``, filtered (status, job, names), projected
+    (``task_id`` always kept), paged."""
     clauses = []
     if status_filter:
         clauses.append(attr("status").is_in(*[value(s) for s in status_filter]))
@@ -99,21 +135,36 @@ def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None,
         clauses.append(attr("job_id") == value(job_id))
     if job_index is not None:
         clauses.append(attr("job_index") == value(job_index))
+    if names:  # IN takes 100 values: longer lists are ORed chunks
+        chunks = [attr("name").is_in(*[value(n) for n in names[i : i + 100]]) for i in range(0, len(names), 100)]
+        any_name = chunks[0]
+        for chunk in chunks[1:]:
+            any_name |= chunk
+        clauses.append(any_name)
+    condition = None
     for clause in clauses:
         condition = clause if condition is None else condition & clause
-    source = dataset_source(dataset_id, store.projection(keys, ["task_id"]), condition)
+    source = dataset_source(dataset_id, shape.read(keys, ["task_id"]), condition)
     page = pages.collect([source], request)
-    docs = (store.document(item, keys) for item in page.items)
+    docs = [store.document(item) for item in page.items]
+    if shape.creation_order:
+        docs.sort(key=lambda d: d["task_id"])
+    if keys is not None:
+        docs = [{**store.project(d, keys, shape.dotted), "task_id": d["task_id"]} for d in docs]
     return {doc["task_id"]: doc for doc in docs}, page.cursor
 
 
-def status_summary(dataset_id: str, request: pages.PageRequest) -> tuple[dict[str, list[str]], str | None]:
-    """``{status: [task_id]}`` for the statuses that occur, in display order (paged)."""
+def status_summary(dataset_id: str, request: pages.PageRequest,
+                   creation_order: bool = False) -> tuple[dict[str, list[str]], str | None]:
+    """``{status: [task_id]}`` for the statuses that occur, in display order (paged); IceProd 3
+    lists each status's ids in creation order (id order)."""
     source = dataset_source(dataset_id, [attr("task_id"), attr("status")])
     page = pages.collect([source], request)
     groups: dict[str, list[str]] = {}
     for item in page.items:
         groups.setdefault(item["status"]["S"], []).append(item["task_id"]["S"])
+    if creation_order:
+        groups = {status: sorted(ids) for status, ids in groups.items()}
     return {s: groups[s] for s in STATUSES if s in groups}, page.cursor
 
 

@@ -96,3 +96,20 @@ def scheduled_queue() -> int:
     moved = queue_tasks(room, check_depends=True, max_scanned=20 * room + 1000)
     log.info("queued %d tasks (%d active, target %d)", moved, active, config.QUEUE_TARGET)
     return moved
+
+
+def to_waiting(task_ids: list[str]) -> int:
+    """IceProd 3's ``waiting`` action: each listed ``idle`` task becomes ``waiting`` (its status
+    only: IceProd 3 leaves ``status_changed`` and ``instance_id``), by a conditional write;
+    others and unknown ids are skipped. How many this call moved."""
+
+    def move(task_id: str) -> bool:
+        try:
+            store.update(task_id, store.move_status("waiting", task_id), attr("status") == value("idle"))
+        except UpdateError as error:
+            if db.is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    return sum(db.parallel(move, [t for t in dict.fromkeys(task_ids) if TASK_ID_RE.match(t)]))

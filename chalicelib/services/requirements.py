@@ -58,6 +58,67 @@ def raise_from_usage(resources: dict[str, Any]) -> Raise:
     return new_values
 
 
+#: A new value that removes the requirement (IceProd 3's POST ``bulk_requirements``).
+REMOVE = object()
+#: The requirement keys IceProd knows (the bulk routes' keys).
+KNOWN = ("cpu", "gpu", "memory", "disk", "time", "os", "site")
+
+
+def raise_from_usage3(resources: dict[str, Any]) -> Raise:
+    """IceProd 3's raise after a failure: cpu grows by one core when the task used at least 1.1
+    times its cores (1.1 < used <= 20; an absent value counts as 1, a null one skips); memory,
+    disk and time become ``used * 1.5`` when that is larger (used >= 0.5; absent or null take it).
+    Never lowered; gpu and other keys untouched."""
+
+    def new_values(requirements: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        used = resources.get("cpu")
+        cur = requirements.get("cpu", 1)
+        if codec.is_number(used) and 1.1 < used <= 20 and codec.is_number(cur) and used >= 1.1 * cur:
+            out["cpu"] = math.ceil(cur + 1)
+        for key in NUMBER_KEYS:
+            used = resources.get(key)
+            if not codec.is_number(used) or used < 0.5:
+                continue
+            cur = requirements.get(key)
+            if not codec.is_number(cur) or used * 1.5 > cur:
+                out[key] = float(used * 1.5)
+        return out
+
+    return new_values
+
+
+def overwrite(body: dict[str, Any]) -> Raise:
+    """IceProd 3's PATCH ``bulk_requirements``: each given key set as given (a number may go down)."""
+
+    def new_values(requirements: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k not in requirements or requirements[k] != v
+                or type(requirements[k]) is not type(v)}
+
+    return new_values
+
+
+def replace(body: dict[str, Any]) -> Raise:
+    """IceProd 3's POST ``bulk_requirements``: numbers raised to at least the value, ``os`` set
+    (an empty list removes it), ``site`` set, every known key not given removed; other keys kept."""
+    numbers = raise_to({k: v for k, v in body.items() if k not in ("os", "site")})
+
+    def new_values(requirements: dict[str, Any]) -> dict[str, Any]:
+        out = numbers(requirements)
+        if "site" in body and requirements.get("site") != body["site"]:
+            out["site"] = body["site"]
+        if "os" in body:
+            if body["os"]:
+                if requirements.get("os") != body["os"]:
+                    out["os"] = body["os"]
+            elif "os" in requirements:
+                out["os"] = REMOVE
+        out.update({k: REMOVE for k in KNOWN if k not in body and k in requirements})
+        return out
+
+    return new_values
+
+
 def raise_to(body: dict[str, Any]) -> Raise:
     """``bulk_requirements``: numbers raised to at least the given value, os/site replaced."""
 
@@ -90,8 +151,10 @@ def unchanged(requirements: dict[str, Any], keys: list[str]) -> Condition:
 
 
 def apply_raise(task_id: str, read: Callable[[], dict[str, Any]], new_values: Raise,
-                extra_actions: list | None = None, extra_condition: Condition | None = None) -> None:
-    """Write ``new_values(read())`` guarded by :func:`unchanged`, re-reading on conflict.
+                extra_actions: list | None = None, extra_condition: Condition | None = None,
+                return_values: str = "NONE") -> dict[str, Any]:
+    """Write ``new_values(read())`` guarded by :func:`unchanged`, re-reading on conflict; a new
+    value of :data:`REMOVE` removes the requirement. DynamoDB's answer (``return_values``).
 
     ``extra_actions`` and ``extra_condition`` ride along in the same write (a failure report's
     status and counters), so the whole change applies at once or not at all. ``read`` raises
@@ -101,15 +164,16 @@ def apply_raise(task_id: str, read: Callable[[], dict[str, Any]], new_values: Ra
         reqs = read()
         changes = new_values(reqs)
         actions = list(extra_actions or [])
-        actions += [attr("requirements", k).set(value(val)) for k, val in changes.items()]
+        for key, val in changes.items():
+            path = attr("requirements", key)
+            actions.append(path.remove() if val is REMOVE else path.set(value(val)))
         if not actions:
-            return
+            return {}
         condition = unchanged(reqs, list(changes)) if changes else store.exists()
         if extra_condition is not None:
             condition &= extra_condition
         try:
-            store.update(task_id, actions, condition)
-            return
+            return store.update(task_id, actions, condition, return_values=return_values)
         except UpdateError as error:
             if not db.is_condition_failure(error):
                 raise
@@ -125,8 +189,8 @@ def _requirements_of(task_id: str, unchanged_since: int | None) -> dict[str, Any
     return reqs if isinstance(reqs, dict) else {}
 
 
-def tasks_named(dataset_id: str, task_name: str) -> list[str]:
-    """The ids of a dataset's tasks of one name (``NotFound`` when there is none)."""
+def tasks_named(dataset_id: str, task_name: str, not_found: str | None = None) -> list[str]:
+    """The ids of a dataset's tasks of one name (``NotFound(not_found)`` when there is none)."""
     prefix = name_key(task_name, 0)[: -len("0")]
     items = listings.dataset_items(
         dataset_id, [attr("task_id")], attr("name") == value(task_name),
@@ -134,15 +198,19 @@ def tasks_named(dataset_id: str, task_name: str) -> list[str]:
     )
     ids = [item["task_id"]["S"] for item in items]
     if not ids:
-        raise NotFound(f"no task named {task_name!r} in dataset {dataset_id}")
+        raise NotFound(not_found or f"no task named {task_name!r} in dataset {dataset_id}")
     return ids
 
 
-def raise_tasks(task_ids: list[str], body: dict[str, Any], unchanged_since: int | None = None) -> int:
-    """Raise the requirements of these tasks to ``body`` (each atomically); how many exist. With
-    ``unchanged_since``, a task written after that moment is left alone (a job never undoes a
-    later change)."""
-    new_values = raise_to(body)
+RULES: dict[str, Callable[[dict[str, Any]], Raise]] = {"raise": raise_to, "overwrite": overwrite, "replace": replace}
+
+
+def raise_tasks(task_ids: list[str], body: dict[str, Any], unchanged_since: int | None = None,
+                rule: str = "raise") -> int:
+    """Apply ``body`` to these tasks' requirements by ``rule`` (:data:`RULES`; IceProd 2 raises),
+    each atomically; how many exist. With ``unchanged_since``, a task written after that moment
+    is left alone (a job never undoes a later change)."""
+    new_values = RULES[rule](body)
     guard = store.unchanged_since(unchanged_since) if unchanged_since is not None else None
 
     def one(task_id: str) -> int:

@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
-from chalicelib import codec, db
+from chalicelib import codec, db, protocol
 from chalicelib.errors import NotFound
 from chalicelib.models import Task
-from chalicelib.models.tasks import INTERNAL, MODIFIED, status_key
+from chalicelib.models.tasks import INTERNAL, MODIFIED, STATUS_KEY, status_key
 
 Doc = dict[str, Any]
 
 
 def now() -> str:
-    """``status_changed`` exactly as IceProd writes it: naive UTC ISO 8601."""
-    return datetime.now(UTC).replace(tzinfo=None).isoformat()
+    """``status_changed`` exactly as the served protocol writes it: naive UTC ISO 8601 (IceProd 3:
+    always six fractional digits)."""
+    return protocol.CURRENT.now()
 
 
 def attr(*segments: str) -> Path:
@@ -39,12 +39,14 @@ def value(v: Any) -> dict[str, Any]:
 
 
 def set_status(status: str, task_id: str) -> list[Action]:
-    """The writes of every status change: the status, its index key, ``status_changed``."""
-    return [
-        attr("status").set(value(status)),
-        attr(Task.status_key.attr_name).set(value(status_key(status, task_id))),
-        attr("status_changed").set(value(now())),
-    ]
+    """The writes of a status change: the status, its index key, ``status_changed``."""
+    return [*move_status(status, task_id), attr("status_changed").set(value(now()))]
+
+
+def move_status(status: str, task_id: str) -> list[Action]:
+    """A status change that leaves ``status_changed`` alone (IceProd 3's ``waiting``, ``queue``
+    and ``queue_many`` do not set it): the status and its index key."""
+    return [attr("status").set(value(status)), attr(STATUS_KEY).set(value(status_key(status, task_id)))]
 
 
 def exists() -> Condition:
@@ -63,6 +65,37 @@ def document(item: dict[str, Any], keys: Iterable[str] | None = None, keep_task_
     return doc
 
 
+def project(doc: Doc, keys: Iterable[str], dotted: bool = False) -> Doc:
+    """``doc`` cut down to ``keys``; with ``dotted`` (IceProd 3) ``a.b`` names ``b`` inside ``a``:
+    ``{"a": {"b": ...}}``, or ``{"a": {}}`` when ``a`` is there without ``b``; a key whose
+    top-level field is missing is left out."""
+    out: Doc = {}
+    for key in keys:
+        parts = key.split(".") if dotted else [key]
+        if parts[0] not in doc:
+            continue
+        _copy_path(doc, out, parts)
+    return out
+
+
+def _copy_path(source: Any, target: Doc, parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        target[head] = source[head]
+        return
+    inner = source[head]
+    if not isinstance(inner, dict):
+        return  # a path through a non-object names nothing
+    child = target.setdefault(head, {})
+    if isinstance(child, dict) and rest[0] in inner:
+        _copy_path(inner, child, rest)
+
+
+def top_keys(keys: Iterable[str]) -> list[str]:
+    """The top-level fields a dotted projection reads."""
+    return list(dict.fromkeys(k.split(".")[0] for k in keys))
+
+
 def projection(keys: list[str] | None, extra: Iterable[str] = ()) -> list[Path] | None:
     """The attributes to read for a ``keys`` projection (with the float sidecar)."""
     if keys is None:
@@ -73,10 +106,15 @@ def projection(keys: list[str] | None, extra: Iterable[str] = ()) -> list[Path] 
 
 def get_item(task_id: str, attributes: list[Path] | None = None) -> dict[str, Any]:
     """The raw item of a task (strongly consistent), or ``NotFound``."""
-    item = db.get_item(Task, task_id, consistent_read=True, attributes=attributes)
+    item = find_item(task_id, attributes)
     if not item:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("Task not found")
     return item
+
+
+def find_item(task_id: str, attributes: list[Path] | None = None) -> dict[str, Any] | None:
+    """The raw item of a task (strongly consistent), or None."""
+    return db.get_item(Task, task_id, consistent_read=True, attributes=attributes)
 
 
 def now_ms() -> int:

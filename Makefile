@@ -8,7 +8,7 @@ ROLE ?= admin
 DATASETS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install run token test test-moto test-ddblocal lint package reconcile bench clean
+.PHONY: install run token test test-moto test-ddblocal lint package reconcile convert-protocol bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ package: install  ## the deployable template and code, in build/ (then cfn-lint)
 
 reconcile: install  ## recompute the counters from the tasks table (AWS_ENDPOINT_URL_DYNAMODB for a local engine)
 	$(PY) -m devserver.reconcile
+
+convert-protocol: install  ## convert IceProd 2 tables to IceProd 3's protocol (DRY_RUN=1: only count; see README, Protocols)
+	$(PY) -m devserver.convert $(if $(DRY_RUN),--dry-run)
 
 bench: install  ## benchmarks on DynamoDB Local; writes docs/performance.md
 	$(PY) -m bench

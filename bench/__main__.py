@@ -64,6 +64,21 @@ def _write_report(machine: str, seconds: float) -> None:
     (ROOT / "docs" / "performance.md").write_text(text)
 
 
+def _iceprod3(endpoint: str) -> None:
+    """IceProd 3's figures, from a process that serves that protocol (``bench/grid.py``)."""
+    import json
+    import subprocess
+
+    from bench.common import FIGURES, Figure
+
+    run = subprocess.run([sys.executable, "-m", "bench.grid", endpoint], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    for line in run.stdout.splitlines():
+        if line.startswith("{"):
+            FIGURES.append(Figure(**json.loads(line)))
+            print(line, flush=True)
+
+
 def main() -> None:
     _environment()
     sys.path.insert(0, str(ROOT))
@@ -103,6 +118,7 @@ def main() -> None:
                 claims.run(naive, engine.url, table, "naive: first candidate, 1000-item pages, no cache", (16,))
             finally:
                 naive.stop()
+        _iceprod3(engine.url)
         _write_report(_machine(str(dynamodb_local_dir())), time.perf_counter() - started)
     finally:
         engine.stop()

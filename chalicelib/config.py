@@ -97,6 +97,10 @@ KEYCLOAK_SYSTEM_ROLE = _env.get("TASKS_KEYCLOAK_SYSTEM_ROLE", "iceprod-system")
 KEYCLOAK_USER_GROUP_PATTERN = _env.get("TASKS_KEYCLOAK_USER_GROUP_PATTERN", r"/institutions/IceCube.*")
 #: What a Keycloak ``user`` may do on every dataset: ``read`` (default), ``write`` or ``none``.
 KEYCLOAK_USER_ACCESS = _env.get("TASKS_KEYCLOAK_USER_ACCESS", "read")
+#: IceProd 3: seconds a dataset's access record is kept per process before it is read again
+#: (every ``user`` call of a dataset route needs it; a change reaches warm functions within this
+#: time, at once in the process that made it).
+ACCESS_CACHE_SECONDS = max(0.0, _float("TASKS_ACCESS_CACHE_SECONDS", 5.0))
 
 
 IN_LAMBDA = bool(_opt("AWS_LAMBDA_FUNCTION_NAME"))

@@ -265,9 +265,9 @@ def put_request(model: type[Model], hash_key: str, range_key: str | None = None,
 
 
 def update_request(model: type[Model], hash_key: str, range_key: str | None = None, *,
-                   actions: list[Action]) -> Item:
+                   actions: list[Action], condition: Condition | None = None) -> Item:
     """An Update of a transaction, built as PynamoDB's own ``TransactWrite`` builds it."""
-    return table(model).get_operation_kwargs(hash_key, range_key, actions=actions)
+    return table(model).get_operation_kwargs(hash_key, range_key, actions=actions, condition=condition)
 
 
 def check_request(model: type[Model], hash_key: str, range_key: str | None = None, *,

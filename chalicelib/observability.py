@@ -41,6 +41,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": current.get("request_id"),
             "route": current.get("route"),
         }
+        line.update(getattr(record, "fields", None) or {})  # ``extra={"fields": {...}}``: numbers of a job
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

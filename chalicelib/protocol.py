@@ -32,6 +32,9 @@ class Protocol:
     fixed_microseconds: bool
     #: Keys a new task gets unless its body names them (IceProd 3: ``instance_id`` "").
     task_defaults: dict[str, Any] = field(default_factory=dict)
+    #: IceProd 3's auth: a ``user`` token's dataset rights come from each dataset's access record
+    #: (:mod:`chalicelib.services.access`), and refusals carry IceProd's reason strings.
+    access_records: bool = False
 
     def allowed_from(self, status: str) -> frozenset[str] | None:
         """The statuses from which a checked move into ``status`` is allowed (None: any)."""
@@ -68,6 +71,7 @@ ICEPROD3 = Protocol(
     prev=ICEPROD3_PREV,
     fixed_microseconds=True,
     task_defaults={"instance_id": ""},
+    access_records=True,
 )
 
 #: The protocol this deployment serves.

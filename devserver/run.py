@@ -30,10 +30,17 @@ def main() -> None:
     from app import app
     from chalicelib.auth import make_token
     from chalicelib.models import create_tables
+    from chalicelib.services import protocol_marker
     from devserver import background
     from devserver.server import make_server
 
     create_tables()
+    refused = protocol_marker.refusal()
+    if refused:
+        print(f"Refusing to start: {refused}", file=sys.stderr, flush=True)
+        if embedded is not None:
+            embedded.stop()
+        sys.exit(2)
     workers = background.start()
     server = make_server(app, config.HOST, config.PORT)
     if config.JWT_SECRET:

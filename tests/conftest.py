@@ -92,21 +92,28 @@ def backend(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture
 def tables(backend: str) -> Iterator[None]:
-    """Fresh, empty tables for one test, on the selected engine.
+    """Fresh, empty tables for one test, on the selected engine, marked as the process's
+    protocol's (see ``chalicelib/services/protocol_marker.py``).
 
     moto hooks every botocore client created after ``import moto`` (done above, before any
     client), so the models' cached connections can serve every test.
     """
+    from chalicelib import protocol
     from chalicelib.models import ALL_MODELS, create_tables
+    from chalicelib.services import access, protocol_marker
     from chalicelib.services.claims import CACHE
 
     CACHE.clear()
+    access.CACHE.clear()
+    protocol_marker.forget()  # fresh tables: the first request checks them again
     if backend == "moto":
         with mock_aws():
             create_tables()
+            protocol_marker.claim(protocol.CURRENT.version)  # as the process's own service left them
             yield
         return
     create_tables()
+    protocol_marker.claim(protocol.CURRENT.version)
     try:
         yield
     finally:

@@ -12,9 +12,9 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from chalicelib import config, observability
+from chalicelib import config, observability, protocol
 from chalicelib.events import replay
-from chalicelib.services import counters, jobs, queueing
+from chalicelib.services import counters, jobs, protocol_marker, queueing, scheduling
 
 observability.setup_logging()
 log = logging.getLogger("iceprod_tasks.events")
@@ -34,15 +34,24 @@ def count_tasks(event: Any) -> None:
 
 @bp.schedule(Rate(config.QUEUE_RATE_MINUTES, unit=Rate.MINUTES), name="queue_tasks")
 def queue_tasks(event: Any) -> dict[str, Any]:
-    """Keep the grid's queue topped up; does nothing unless ``QUEUE_SCHEDULE=on``."""
+    """Keep the grid's queue topped up; does nothing unless ``QUEUE_SCHEDULE=on``, nor on tables
+    of the other protocol. IceProd 2: waiting → queued; IceProd 3: idle → waiting."""
     if not config.QUEUE_SCHEDULE:
         return {"enabled": False, "queued": 0}
+    refused = protocol_marker.refusal()
+    if refused:
+        return {"enabled": True, "refused": str(refused)}
+    if protocol.CURRENT.version == "3":
+        return {"enabled": True, "waiting": scheduling.scheduled_cycle()}
     return {"enabled": True, "queued": queueing.scheduled_queue()}
 
 
 @bp.schedule(Rate(config.JOBS_RATE_MINUTES, unit=Rate.MINUTES), name="run_jobs")
 def run_jobs(event: Any) -> dict[str, Any]:
-    """Finish bulk changes that did not fit in their request."""
+    """Finish bulk changes that did not fit in their request (not on the other protocol's tables)."""
+    refused = protocol_marker.refusal()
+    if refused:
+        return {"chunks": 0, "refused": str(refused)}
     return {"chunks": jobs.run_jobs()}
 
 

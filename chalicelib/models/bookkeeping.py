@@ -13,7 +13,13 @@ owns every key of it, so no other module spells one:
   ``("job#<id>", "chunk#NNNNN")``, and the running jobs listed under ``("jobs", "<id>")``;
 * ``("datasets", "<dataset_id>")``: a dataset listed by ``GET /datasets`` (key only; kept by the
   stream with the counts, see :mod:`chalicelib.services.dataset_index`);
-* ``("consumer", "<stream>#<shard id>")``: where ``make run``'s stream consumer stopped reading.
+* ``("consumer", "<stream>#<shard id>")``: where ``make run``'s stream consumer stopped reading;
+* ``("access#<dataset_id>", "-")``: who may read and change a dataset under IceProd 3 (its
+  ``read_groups``, ``write_groups``, ``read_users``, ``write_users``; see
+  :mod:`chalicelib.services.access`).
+* ``("protocol", "-")``: which IceProd protocol the tables hold (``version``), and
+  ``("protocol", "conversion")``: where a conversion from IceProd 2 stopped (see
+  :mod:`chalicelib.services.protocol_marker` and :mod:`chalicelib.services.conversion`).
 
 The table keeps its deployed name, logical id and ``COUNTERS_TABLE`` setting: it is retained data.
 """
@@ -35,6 +41,10 @@ JOBS = "jobs"
 CONSUMER = "consumer"
 #: The partition of the dataset index: one key-only item per dataset.
 DATASETS = "datasets"
+_ACCESS = "access#"
+#: Which protocol wrote the tables, and the checkpoint of a conversion to IceProd 3's.
+PROTOCOL_MARKER: Key = ("protocol", "-")
+CONVERSION_CHECKPOINT: Key = ("protocol", "conversion")
 
 
 class Bookkeeping(RetryingModel):
@@ -101,3 +111,8 @@ def job_listing(job_id: str) -> Key:
 
 def consumer_checkpoint(stream_arn: str, shard_id: str) -> Key:
     return (CONSUMER, f"{stream_arn.rsplit('/', 1)[-1]}#{shard_id}")
+
+
+def dataset_access(dataset_id: str) -> Key:
+    """A dataset's access record (IceProd 3's read/write groups and users)."""
+    return (f"{_ACCESS}{dataset_id}", "-")

@@ -28,8 +28,11 @@ NAME_KEY = "_name_key"
 #: When the task was last written (milliseconds since the epoch): a bulk change that continues
 #: as a job writes only tasks not changed since the request was accepted.
 MODIFIED = "_mt"
+#: Set on a task by the conversion of IceProd 2 data to IceProd 3's protocol, so that a
+#: conversion run again after an interruption never converts a task twice.
+CONVERTED = "_p3"
 #: Attributes the service keeps for itself; never shown, never accepted from a client.
-INTERNAL = frozenset({STATUS_KEY, NAME_KEY, MODIFIED, codec.FLOATS})
+INTERNAL = frozenset({STATUS_KEY, NAME_KEY, MODIFIED, CONVERTED, codec.FLOATS})
 
 
 def status_key(status: str, task_id: str) -> str:

@@ -16,6 +16,7 @@ from chalicelib.errors import AnswerTooLarge, error_response, json_error
 from chalicelib.routes import cors, encoding
 from chalicelib.routes.endpoint import json_response
 from chalicelib.schema import openapi
+from chalicelib.services import protocol_marker
 
 log = logging.getLogger("iceprod_tasks")
 http = Blueprint(__name__)
@@ -30,13 +31,15 @@ def openapi_document() -> Response:
 @http.middleware("http")
 def around_every_request(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Every request: its id and log context, its metrics record, the answer in our error shape,
-    compressed when the client accepts gzip, with CORS headers for an allowed origin."""
+    compressed when the client accepts gzip, with CORS headers for an allowed origin; 503 while
+    the tables hold another protocol's data (:mod:`chalicelib.services.protocol_marker`)."""
     context = event.context or {}
     request_id = context.get("requestId") or event.headers.get("x-request-id") or uuid.uuid4().hex
     token = observability.start_request(request_id, context.get("resourcePath", "unknown"), event.method)
     response = json_error(500, "internal server error")
     try:
-        response = _encoded(event, _shaped(get_response(event)))
+        refused = protocol_marker.refusal()
+        response = error_response(refused) if refused else _encoded(event, _shaped(get_response(event)))
     except Exception:
         log.exception("unhandled error on %s %s", event.method, event.path)
     finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 from chalice import Blueprint, Response
 
 from chalicelib import schema as s
-from chalicelib.auth import Access
+from chalicelib.auth import Access, readable
 from chalicelib.models.tasks import STATUSES
 from chalicelib.routes.endpoint import endpoint
 from chalicelib.services import datasets
@@ -38,9 +38,9 @@ SCRIPTS = ("logic.js", "page.js")
           summary="The datasets this token may read, each with its task counts by status (an extension)",
           answer={"type": "object", "additionalProperties": s.COUNTS})
 def list_datasets(call):
-    """Admin and system tokens get every dataset; a user token only those it is granted."""
+    """Admin and system tokens get every dataset; a user token only those it may read."""
     principal = call.principal
-    return datasets.readable_datasets(lambda dataset_id: principal.can(Access.READ, dataset_id))
+    return datasets.readable_datasets(lambda dataset_ids: readable(principal, dataset_ids))
 
 
 @bp.route("/status", methods=["GET"])

@@ -16,10 +16,11 @@ from chalicelib.models.tasks import STATUSES
 from chalicelib.services import dataset_index
 
 
-def readable_datasets(may_read: Callable[[str], bool]) -> dict[str, dict[str, int]]:
-    """Every listed dataset that ``may_read`` allows, in id order, with its non-zero counts in
-    display order (``{}`` for a dataset whose tasks were all deleted, until reconciliation)."""
-    ids = [d for d in dataset_index.listed() if may_read(d)]
+def readable_datasets(may_read: Callable[[list[str]], list[str]]) -> dict[str, dict[str, int]]:
+    """The listed datasets that ``may_read`` keeps (it gets them all at once, in id order, so an
+    access check can read what it needs together), with their non-zero counts in display order
+    (``{}`` for a dataset whose tasks were all deleted, until reconciliation)."""
+    ids = may_read(list(dataset_index.listed()))
     found = {item["pk"]["S"]: item for item in db.batch_get(Bookkeeping, [bookkeeping.dataset_counts(d) for d in ids])}
     answer = {}
     for dataset_id in ids:

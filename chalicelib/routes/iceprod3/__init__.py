@@ -9,6 +9,6 @@ from chalice import Blueprint
 def blueprints() -> list[Blueprint]:
     """The blueprints of IceProd 3's own routes (imported only when that protocol is served)."""
     from chalicelib.routes import task_stats
-    from chalicelib.routes.iceprod3 import actions, datasets, files, tasks
+    from chalicelib.routes.iceprod3 import access, actions, datasets, files, tasks
 
-    return [tasks.bp, datasets.bp, actions.bp, files.bp, task_stats.bp]
+    return [tasks.bp, datasets.bp, actions.bp, files.bp, access.bp, task_stats.bp]

@@ -36,6 +36,8 @@ if ICEPROD_API_VERSION not in ("2", "3"):
 TASKS_TABLE = _env.get("TASKS_TABLE", "iceprod-tasks")
 FILES_TABLE = _env.get("FILES_TABLE", "iceprod-dataset-files")
 COUNTERS_TABLE = _env.get("COUNTERS_TABLE", "iceprod-task-counters")
+#: IceProd 3's task stats (the grid's per-attempt reports), one partition per dataset.
+TASK_STATS_TABLE = _env.get("TASK_STATS_TABLE", "iceprod-task-stats")
 #: The tasks table's stream, for the Lambda event source (the template wires the real one).
 TASKS_STREAM_ARN = _env.get(
     "TASKS_STREAM_ARN",

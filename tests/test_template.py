@@ -63,7 +63,7 @@ def test_tables_have_keys_indexes_stream_and_protection(template):
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {"status-priority", "dataset-name"}
-    for name in ("TasksTable", "FilesTable", "CountersTable"):
+    for name in ("TasksTable", "FilesTable", "CountersTable", "TaskStatsTable"):
         assert res[name]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
         assert res[name]["DeletionPolicy"] == "Retain"
     assert res["CountersTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
@@ -87,6 +87,19 @@ def test_template_matches_the_models():
         assert match and sorted(map(str, match[0]["KeySchema"])) == sorted(map(str, index["key_schema"]))
 
 
+def test_the_task_stats_table_matches_its_model():
+    from chalice.package import YAMLTemplateSerializer
+
+    from chalicelib.models import TaskStat
+
+    tpl = YAMLTemplateSerializer().load_template((ROOT / "template.yaml").read_text())
+    props = tpl["Resources"]["TaskStatsTable"]["Properties"]
+    schema = TaskStat._get_schema()
+    assert props["AttributeDefinitions"] == schema["attribute_definitions"]
+    assert props["KeySchema"] == schema["key_schema"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST" and props["SSESpecification"] == {"SSEEnabled": True}
+
+
 def test_every_function_gets_the_tables_and_its_own_role(template):
     res = template["Resources"]
     roles = set()
@@ -95,6 +108,7 @@ def test_every_function_gets_the_tables_and_its_own_role(template):
         env = props["Environment"]["Variables"]
         assert env["TASKS_TABLE"] == {"Ref": "TasksTable"}
         assert env["COUNTERS_TABLE"] == {"Ref": "CountersTable"}
+        assert env["TASK_STATS_TABLE"] == {"Ref": "TaskStatsTable"}
         assert env["TASKS_STREAM_ARN"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
         assert env["TASKS_JWT_SECRET_ARN"] == {"Ref": "JwtSecret"}
         roles.add(props["Role"]["Fn::GetAtt"][0])

@@ -8,6 +8,6 @@ from chalice import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """The blueprints of IceProd 3's own routes (imported only when that protocol is served)."""
-    from chalicelib.routes.iceprod3 import access, actions, counts, datasets, files, tasks
+    from chalicelib.routes.iceprod3 import access, actions, counts, datasets, files, task_stats, tasks
 
-    return [tasks.bp, datasets.bp, actions.bp, files.bp, counts.bp, access.bp]
+    return [tasks.bp, datasets.bp, actions.bp, files.bp, counts.bp, access.bp, task_stats.bp]

@@ -24,6 +24,7 @@ def _environment() -> None:
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
         AWS_REGION="us-east-1", TASKS_JWT_SECRET="bench-secret-" + uuid.uuid4().hex, LOG_LEVEL="WARNING",
         TASKS_TABLE=f"{prefix}-tasks", FILES_TABLE=f"{prefix}-files", COUNTERS_TABLE=f"{prefix}-counters",
+        TASK_STATS_TABLE=f"{prefix}-task-stats",
     )
 
 

@@ -120,7 +120,7 @@ class LiveServer:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         environ.update(PORT=str(self.port), TASKS_LOCAL_DIR=str(tmp), LOG_LEVEL="WARNING",
                        TASKS_TABLE=f"{prefix}-tasks", FILES_TABLE=f"{prefix}-files",
-                       COUNTERS_TABLE=f"{prefix}-counters")
+                       COUNTERS_TABLE=f"{prefix}-counters", TASK_STATS_TABLE=f"{prefix}-task-stats")
         environ.update(env)
         if backend == "moto":
             environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)

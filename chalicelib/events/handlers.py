@@ -14,7 +14,7 @@ from chalice import Blueprint, Rate
 
 from chalicelib import config, observability
 from chalicelib.events import replay
-from chalicelib.services import counters, jobs, queueing
+from chalicelib.services import counters, janitor, jobs, queueing
 
 observability.setup_logging()
 log = logging.getLogger("iceprod_tasks.events")
@@ -38,6 +38,15 @@ def queue_tasks(event: Any) -> dict[str, Any]:
     if not config.QUEUE_SCHEDULE:
         return {"enabled": False, "queued": 0}
     return {"enabled": True, "queued": queueing.scheduled_queue()}
+
+
+@bp.schedule(Rate(config.JANITOR_RATE_MINUTES, unit=Rate.MINUTES), name="janitor")
+def run_janitor(event: Any) -> dict[str, Any]:
+    """Take back expired claims and return ``reset`` tasks to the queue; does nothing unless
+    ``JANITOR_SCHEDULE=on`` (see :mod:`chalicelib.services.janitor`)."""
+    if not config.JANITOR_SCHEDULE:
+        return {"enabled": False}
+    return {"enabled": True, **janitor.run()}
 
 
 @bp.schedule(Rate(config.JOBS_RATE_MINUTES, unit=Rate.MINUTES), name="run_jobs")

@@ -13,6 +13,12 @@ owns every key of it, so no other module spells one:
   ``("job#<id>", "chunk#NNNNN")``, and the running jobs listed under ``("jobs", "<id>")``;
 * ``("datasets", "<dataset_id>")``: a dataset listed by ``GET /datasets`` (key only; kept by the
   stream with the counts, see :mod:`chalicelib.services.dataset_index`);
+* ``("dataset_settings", "<dataset_id>")``: a dataset's janitor settings (``debug``: its
+  ``reset`` tasks are suspended, not retried), set through ``PUT /datasets/{id}/janitor_settings``;
+* ``("janitor", "sweep#<status key>")``: where the janitor's last sweep of a status shard
+  stopped (IceProd 3's opt-in retry cap), so the next run resumes there;
+* ``("ds#<dataset_id>", "failures")``: a dataset's ``failed`` tasks by the class of their last
+  failure (one number attribute a class), kept by the stream with the counts;
 * ``("consumer", "<stream>#<shard id>")``: where ``make run``'s stream consumer stopped reading.
 
 The table keeps its deployed name, logical id and ``COUNTERS_TABLE`` setting: it is retained data.
@@ -101,3 +107,22 @@ def job_listing(job_id: str) -> Key:
 
 def consumer_checkpoint(stream_arn: str, shard_id: str) -> Key:
     return (CONSUMER, f"{stream_arn.rsplit('/', 1)[-1]}#{shard_id}")
+
+
+def dataset_settings(dataset_id: str) -> Key:
+    """A dataset's janitor settings."""
+    return ("dataset_settings", dataset_id)
+
+
+def sweep_cursor(status_key: str) -> Key:
+    """Where the janitor's sweep of one status shard stopped."""
+    return ("janitor", f"sweep#{status_key}")
+
+
+def failure_counts(dataset_id: str) -> Key:
+    """A dataset's failed tasks by failure class."""
+    return (dataset_partition(dataset_id), "failures")
+
+
+def is_failure_counts(key: Key) -> bool:
+    return key[0].startswith(_DATASET) and key[1] == "failures"

@@ -41,7 +41,8 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib import codec, config, db, observability
 from chalicelib.errors import NotFound
-from chalicelib.services import store
+from chalicelib.ids import new_id
+from chalicelib.services import leases, store
 from chalicelib.services.candidates import PriorityCursor
 from chalicelib.services.store import Doc, attr, value
 
@@ -221,7 +222,8 @@ def _try_claim(task_id: str, match: Condition | None, stats: ClaimStats) -> Doc 
         condition &= match
     stats.requests += 1
     try:
-        answer = store.update(task_id, store.set_status("processing", task_id), condition, return_values="ALL_NEW")
+        answer = store.update(task_id, [*store.set_status("processing", task_id), *leases.start(task_id, new_id())],
+                              condition, return_values="ALL_NEW")
     except UpdateError as error:
         if not db.is_condition_failure(error):
             raise
@@ -229,4 +231,6 @@ def _try_claim(task_id: str, match: Condition | None, stats: ClaimStats) -> Doc 
         observability.count("ClaimConflicts")
         return None
     observability.count("Claims")
-    return store.document(answer["Attributes"])
+    task = store.document(answer["Attributes"])
+    leases.fit(task_id, task)
+    return task

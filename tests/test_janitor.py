@@ -265,3 +265,39 @@ def test_the_scheduled_handler_obeys_its_switch(api, create, clock, monkeypatch)
     assert api.get(f"/tasks/{task_id}").data["status"] == "reset"
     monkeypatch.setattr(config, "JANITOR_SCHEDULE", True)
     assert handlers.run_janitor(scheduled_event(), None)["Retried"] == 1
+
+
+def test_make_run_takes_back_a_silent_claim_and_retries_and_caps_resets(backend, tmp_path):
+    """The issue's "done when", on ``make run``'s server: a claim whose pilot never reports is
+    back in the queue once its lease passes, a reset task is claimable again, and a task that
+    keeps failing ends ``failed`` with its reason visible (a one-second lease, janitor every second)."""
+    import time
+
+    from tests.conftest import new_task
+    from tests.engines import LiveServer
+
+    server = LiveServer(backend, tmp_path, LEASE_FLOOR_SECONDS="1", LEASE_DEFAULT_HOURS="0", MAX_FAILURES="1",
+                        JANITOR_SCHEDULE="on", JANITOR_LOCAL_SECONDS="1")
+    try:
+        s, url = server.session(), server.url
+
+        def status():
+            return s.get(f"{url}/tasks/{task_id}").json()
+
+        def wait_for(wanted):
+            deadline = time.monotonic() + 20
+            while status()["status"] != wanted and time.monotonic() < deadline:
+                time.sleep(0.2)
+            return status()
+
+        task_id = s.post(f"{url}/tasks", json=new_task(status="queued")).json()["result"]
+        assert s.post(f"{url}/task_actions/process", json={}).json()["task_id"] == task_id
+        task = wait_for("waiting")  # reaped (→ reset), then retried (→ waiting) by the janitor
+        assert task["failures"] == 1 and task["failure_class"] == "lease_expired"
+        s.post(f"{url}/task_actions/queue", json={"num_tasks": 1})
+        assert s.post(f"{url}/task_actions/process", json={}).json()["task_id"] == task_id
+        s.post(f"{url}/tasks/{task_id}/task_actions/reset", json={"reason": "out of memory"})
+        task = wait_for("failed")  # failures 2 > MAX_FAILURES 1
+        assert task["failure_class"] == "memory_overuse" and task["failure_reason"] == "out of memory"
+    finally:
+        server.stop()

@@ -37,7 +37,7 @@ def _status_index_reads() -> int:
         start = None
         while True:
             page = db.query(Task, key, index_name=Task.by_status.Meta.index_name, select="COUNT",
-                            exclusive_start_key=start)
+                            limit=1000, exclusive_start_key=start)
             read += page.get("ScannedCount", 0)
             start = page.get("LastEvaluatedKey")
             if not start:
@@ -55,6 +55,7 @@ def run() -> None:
     start = time.perf_counter()
     janitor.reap(state)
     seconds = time.perf_counter() - start
+    print(f"janitor.reap: {state.read} index items read, {state.moved} reaped, {seconds:.2f} s", flush=True)
     baseline = _status_index_reads()
     Figure(f"janitor run, {RUNNING} processing, {EXPIRED} expired: index items read",
            f"janitor.reap: Query each leases shard for _lease < now ({state.moved} reaped in {seconds:.2f} s)",

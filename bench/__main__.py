@@ -105,7 +105,18 @@ def main() -> None:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.url
     started = time.perf_counter()
     try:
-        from bench import capacity, claims, coldstart, compression, counts, importer, nodelay, queueing, scaling
+        from bench import (
+            capacity,
+            claims,
+            coldstart,
+            compression,
+            counts,
+            importer,
+            janitor,
+            nodelay,
+            queueing,
+            scaling,
+        )
         from chalicelib.models import Task, create_tables
 
         create_tables()
@@ -139,6 +150,7 @@ def main() -> None:
                 claims.run(naive, engine.url, table, "naive: first candidate, 1000-item pages, no cache", (16,))
             finally:
                 naive.stop()
+            janitor.run()  # last: it adds 100,000 processing tasks to the table
         _iceprod3(engine.url)
         _write_report(_machine(str(dynamodb_local_dir())), time.perf_counter() - started)
     finally:

@@ -173,6 +173,30 @@ QUEUE_RATE_MINUTES = max(1, _int("QUEUE_RATE_MINUTES", 5))
 QUEUE_TARGET = max(0, _int("QUEUE_TARGET", 250000))
 QUEUE_PER_CYCLE = max(0, _int("QUEUE_PER_CYCLE", 1000))
 
+# --- leases and the janitor ------------------------------------------------------------
+#: A claim's lease: max(LEASE_FLOOR_SECONDS, requirements.time hours x 3600 x LEASE_MARGIN);
+#: a task without a numeric ``requirements.time`` counts LEASE_DEFAULT_HOURS (IceProd 3's default).
+LEASE_FLOOR_SECONDS = max(1, _int("LEASE_FLOOR_SECONDS", 3600))
+LEASE_MARGIN = max(1.0, _float("LEASE_MARGIN", 1.5))
+LEASE_DEFAULT_HOURS = max(0.0, _float("LEASE_DEFAULT_HOURS", 8.0))
+#: Write shards of the leases index key (``"<shard>"``): the janitor queries each.
+LEASE_SHARDS = max(1, _int("LEASE_SHARDS", 4))
+#: The janitor: on/off, its rate on AWS (Lambda's minimum is a minute) and in ``make run``.
+JANITOR_SCHEDULE = _env.get("JANITOR_SCHEDULE", "on").lower() in ("on", "1", "true", "yes")
+JANITOR_RATE_MINUTES = max(1, _int("JANITOR_RATE_MINUTES", 1))
+JANITOR_LOCAL_SECONDS = max(1.0, _float("JANITOR_LOCAL_SECONDS", 10.0))
+#: One janitor run's bounds: tasks moved and seconds spent (the next run resumes).
+JANITOR_MAX_TASKS = max(1, _int("JANITOR_MAX_TASKS", 1000))
+JANITOR_MAX_SECONDS = _float("JANITOR_MAX_SECONDS", 40.0)
+#: IceProd 2: a ``reset`` task that has failed more than this many times ends ``failed``.
+MAX_FAILURES = max(0, _int("MAX_FAILURES", 10))
+#: IceProd 3: the same cap on ``waiting`` tasks, opt-in (0: off, as IceProd 3 has none).
+MAX_FAILURES_PROTOCOL3 = max(0, _int("MAX_FAILURES_PROTOCOL3", 0))
+#: Index items one run of that cap's sweep reads (it resumes where the last run stopped).
+JANITOR_SWEEP_ITEMS = max(1, _int("JANITOR_SWEEP_ITEMS", 10000))
+#: Characters of a failure's reason kept on the task (``failure_reason``).
+FAILURE_REASON_CHARS = max(1, _int("FAILURE_REASON_CHARS", 1000))
+
 # --- counters --------------------------------------------------------------------------
 #: Seconds a stream record's "applied" marker lives (streams keep records 24 h).
 MARKER_TTL_SECONDS = _int("MARKER_TTL_SECONDS", 48 * 3600)

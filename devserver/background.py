@@ -2,7 +2,9 @@
 
 * the stream consumer (:mod:`devserver.consumer`) feeding the counters handler;
 * the queueing job every ``QUEUE_RATE_MINUTES`` when ``QUEUE_SCHEDULE=on``;
-* the counters' reconciliation every ``RECONCILE_RATE_HOURS``.
+* the counters' reconciliation every ``RECONCILE_RATE_HOURS``;
+* the janitor every ``JANITOR_LOCAL_SECONDS`` (faster than Lambda's one minute, to watch it)
+  when ``JANITOR_SCHEDULE=on``.
 They call the very handlers the deployment runs, with Lambda-shaped events.
 """
 
@@ -67,6 +69,9 @@ def start() -> list[Any]:
                          lambda: handlers.run_jobs(scheduled_event(), None)).start())
     workers.append(Every("reconcile-schedule", config.RECONCILE_RATE_HOURS * 3600,
                          lambda: handlers.reconcile_counters(scheduled_event(), None)).start())
+    if config.JANITOR_SCHEDULE:
+        workers.append(Every("janitor-schedule", config.JANITOR_LOCAL_SECONDS,
+                             lambda: handlers.run_janitor(scheduled_event(), None)).start())
     return workers
 
 

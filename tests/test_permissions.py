@@ -147,6 +147,8 @@ def _tour(api: Any, create: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         api.patch("/datasets/d1/task_actions/bulk_requirements/sim", {"cpu": 2}),
         api.post("/datasets/d1/files", {**FILE, "job_index": 9, "task_name": "sim"}),
         api.post(f"/datasets/d1/files/{sim}", FILE), api.get("/datasets/d1/files"),
+        api.put("/datasets/d1/janitor_settings", {"debug": False}), api.get("/datasets/d1/janitor_settings"),
+        api.get("/datasets/d1/task_counts/failure_reasons"),
         api.get(f"/datasets/d1/files/{sim}"), api.delete(f"/datasets/d1/files/{sim}"), api.get("/datasets"),
     ]
     ok.append(api.post("/task_actions/queue", {"num_tasks": 10}))
@@ -178,7 +180,32 @@ def test_the_api_role_cannot_write_counts():
     assert any(_allows(s, "dynamodb:PutItem", "CountersTable", frozenset(["job#1"])) for s in statements)
 
 
-@pytest.mark.parametrize("role", ["ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole", "ReplayRole"])
+def test_the_janitor_role_allows_what_a_run_does_and_nothing_unused(api, create, recorded, monkeypatch):
+    """A run that reaps, retries and reads a debug flag (IceProd 2), and sweeps with the opt-in
+    cap and its cursor (IceProd 3's path, called directly)."""
+    from chalicelib.services import janitor, leases
+
+    task_id = create(status="queued")
+    api.post("/task_actions/process", {})
+    create(status="reset", job_index=1)
+    api.patch(f"/tasks/{create(status='waiting', job_index=2)}", {"failures": 5})
+    monkeypatch.setattr(leases, "clock", lambda: 4_000_000_000)
+    monkeypatch.setattr(config, "MAX_FAILURES_PROTOCOL3", 1)
+    monkeypatch.setattr(config, "JANITOR_SWEEP_ITEMS", 1)
+    recorded.calls.clear()
+    assert janitor.run()["LeasesExpired"] == 1 and task_id
+    for _ in range(4):  # three waiting tasks, one a sweep: the last sweep drops its cursor
+        janitor.cap_waiting(janitor.Run(now=0))
+    statements = _role_statements("JanitorRole")
+    denied = {c for c in recorded.calls if not any(_allows(s, *c) for s in statements)}
+    assert not denied
+    unused = [(action, s["Resource"]) for s in statements for action in _listify(s["Action"])
+              if not any(a == action and _allows(s, a, r, k) for a, r, k in recorded.calls)]
+    assert not unused
+
+
+@pytest.mark.parametrize("role", ["ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole", "ReplayRole",
+                                  "JanitorRole"])
 def test_no_role_writes_or_scans_an_index(role):
     """Index ARNs take only Query (writes there are meaningless grants, Scan is unused)."""
     for statement in _role_statements(role):

@@ -51,8 +51,9 @@ def test_deployment_package_holds_no_local_runtime_code(package_dir):
             assert not any(line in text for line in local_imports), name
 
 
-FUNCTIONS = ("APIHandler", "CountTasks", "QueueTasks", "RunJobs", "ReconcileCounters", "ReplayStreamFailures")
-ROLES = ("ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole", "ReplayRole")
+FUNCTIONS = ("APIHandler", "CountTasks", "QueueTasks", "RunJobs", "ReconcileCounters", "ReplayStreamFailures",
+             "Janitor")
+ROLES = ("ApiRole", "CounterRole", "QueueRole", "JobsRole", "ReconcileRole", "ReplayRole", "JanitorRole")
 
 
 def test_tables_have_keys_indexes_stream_and_protection(template):
@@ -62,7 +63,7 @@ def test_tables_have_keys_indexes_stream_and_protection(template):
     props = tasks["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
-    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {"status-priority", "dataset-name"}
+    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {"status-priority", "dataset-name", "leases"}
     for name in ("TasksTable", "FilesTable", "CountersTable", "TaskStatsTable"):
         assert res[name]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
         assert res[name]["DeletionPolicy"] == "Retain"

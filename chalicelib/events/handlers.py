@@ -14,7 +14,7 @@ from chalice import Blueprint, Rate
 
 from chalicelib import config, observability, protocol
 from chalicelib.events import replay
-from chalicelib.services import counters, jobs, protocol_marker, queueing, scheduling
+from chalicelib.services import counters, janitor, jobs, protocol_marker, queueing, scheduling
 
 observability.setup_logging()
 log = logging.getLogger("iceprod_tasks.events")
@@ -44,6 +44,15 @@ def queue_tasks(event: Any) -> dict[str, Any]:
     if protocol.CURRENT.version == "3":
         return {"enabled": True, "waiting": scheduling.scheduled_cycle()}
     return {"enabled": True, "queued": queueing.scheduled_queue()}
+
+
+@bp.schedule(Rate(config.JANITOR_RATE_MINUTES, unit=Rate.MINUTES), name="janitor")
+def run_janitor(event: Any) -> dict[str, Any]:
+    """Take back expired claims and return ``reset`` tasks to the queue; does nothing unless
+    ``JANITOR_SCHEDULE=on`` (see :mod:`chalicelib.services.janitor`)."""
+    if not config.JANITOR_SCHEDULE:
+        return {"enabled": False}
+    return {"enabled": True, **janitor.run()}
 
 
 @bp.schedule(Rate(config.JOBS_RATE_MINUTES, unit=Rate.MINUTES), name="run_jobs")

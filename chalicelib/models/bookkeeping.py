@@ -18,10 +18,16 @@ owns every key of it, so no other module spells one:
 * ``("consumer", "<stream>#<shard id>")``: where ``make run``'s stream consumer stopped reading;
 * ``("access#<dataset_id>", "-")``: who may read and change a dataset under IceProd 3 (its
   ``read_groups``, ``write_groups``, ``read_users``, ``write_users``; see
-  :mod:`chalicelib.services.access`).
+  :mod:`chalicelib.services.access`);
 * ``("protocol", "-")``: which IceProd protocol the tables hold (``version``), and
   ``("protocol", "conversion")``: where a conversion from IceProd 2 stopped (see
-  :mod:`chalicelib.services.protocol_marker` and :mod:`chalicelib.services.conversion`).
+  :mod:`chalicelib.services.protocol_marker` and :mod:`chalicelib.services.conversion`);
+* ``("dataset_settings", "<dataset_id>")``: a dataset's janitor settings (``debug``: its
+  ``reset`` tasks are suspended, not retried), set through ``PUT /datasets/{id}/janitor_settings``;
+* ``("janitor", "sweep#<status key>")``: where the janitor's last sweep of a status shard
+  stopped (IceProd 3's opt-in retry cap), so the next run resumes there;
+* ``("ds#<dataset_id>", "failures")``: a dataset's ``failed`` tasks by the class of their last
+  failure (one number attribute a class), kept by the stream with the counts.
 
 The table keeps its deployed name, logical id and ``COUNTERS_TABLE`` setting: it is retained data.
 """
@@ -129,3 +135,20 @@ def consumer_checkpoint(stream_arn: str, shard_id: str) -> Key:
 def dataset_access(dataset_id: str) -> Key:
     """A dataset's access record (IceProd 3's read/write groups and users)."""
     return (f"{_ACCESS}{dataset_id}", "-")
+def dataset_settings(dataset_id: str) -> Key:
+    """A dataset's janitor settings."""
+    return ("dataset_settings", dataset_id)
+
+
+def sweep_cursor(status_key: str) -> Key:
+    """Where the janitor's sweep of one status shard stopped."""
+    return ("janitor", f"sweep#{status_key}")
+
+
+def failure_counts(dataset_id: str) -> Key:
+    """A dataset's failed tasks by failure class."""
+    return (dataset_partition(dataset_id), "failures")
+
+
+def is_failure_counts(key: Key) -> bool:
+    return key[0].startswith(_DATASET) and key[1] == "failures"

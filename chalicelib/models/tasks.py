@@ -11,12 +11,18 @@ Two global secondary indexes serve every read that is not by id:
   tasks of a dataset, the tasks of one name (``begins_with``) and the task of one (name,
   job_index) pair (equality) are each one Query. Projection ALL for the dataset listings.
 
+* ``leases`` (sparse): hash ``_lease_key`` = ``"<shard>"``, range ``_lease`` = the claim's
+  deadline (epoch seconds). Only a task under a live claim carries them (every change out of
+  the leased state removes them), so the janitor's ``_lease < now`` Query per shard reads the
+  expired claims only, whatever the number of running tasks. Projection INCLUDE of what the
+  janitor's conditional write needs (``instance_id``, ``status``, ``dataset_id``, ``failures``).
+
 ``_status_key`` and ``_name_key`` are derived on every write that changes their sources.
 The stream (new and old images) feeds the counters.
 """
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
 from chalicelib import codec, config
 from chalicelib.db import RetryingModel
@@ -31,8 +37,12 @@ MODIFIED = "_mt"
 #: Set on a task by the conversion of IceProd 2 data to IceProd 3's protocol, so that a
 #: conversion run again after an interruption never converts a task twice.
 CONVERTED = "_p3"
+#: A live claim's deadline (epoch seconds) and its shard in the leases index.
+LEASE = "_lease"
+LEASE_KEY = "_lease_key"
+LEASES_INDEX = "leases"
 #: Attributes the service keeps for itself; never shown, never accepted from a client.
-INTERNAL = frozenset({STATUS_KEY, NAME_KEY, MODIFIED, CONVERTED, codec.FLOATS})
+INTERNAL = frozenset({STATUS_KEY, NAME_KEY, MODIFIED, CONVERTED, LEASE, LEASE_KEY, codec.FLOATS})
 
 
 def status_key(status: str, task_id: str) -> str:
@@ -69,6 +79,24 @@ class DatasetIndex(GlobalSecondaryIndex):
     name_key = UnicodeAttribute(range_key=True, attr_name=NAME_KEY)
 
 
+def lease_key(task_id: str) -> str:
+    """The leases index key of a task: its shard is fixed by its id, as the status key's."""
+    return str(int(task_id[-4:], 16) % config.LEASE_SHARDS if config.LEASE_SHARDS > 1 else 0)
+
+
+def lease_keys() -> list[str]:
+    return [str(shard) for shard in range(config.LEASE_SHARDS)]
+
+
+class LeaseIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = LEASES_INDEX
+        projection = IncludeProjection(["instance_id", "status", "dataset_id", "failures"])
+
+    lease_key = UnicodeAttribute(hash_key=True, attr_name=LEASE_KEY)
+    lease = NumberAttribute(range_key=True, attr_name=LEASE)
+
+
 class Task(RetryingModel):
     """A task. Only the attributes that keys and conditions name are declared."""
 
@@ -87,3 +115,4 @@ class Task(RetryingModel):
 
     by_status = StatusPriorityIndex()
     by_dataset = DatasetIndex()
+    by_lease = LeaseIndex()

@@ -12,9 +12,9 @@ from chalice import Blueprint
 
 def blueprints(version: str) -> list[Blueprint]:
     """The blueprints of protocol ``version`` ("2" or "3"), the shared ones first."""
-    from chalicelib.routes import middleware, status
+    from chalicelib.routes import datasets_admin, middleware, status
 
-    shared = [middleware.http, status.bp]
+    shared = [middleware.http, status.bp, datasets_admin.bp]
     if version == "3":
         from chalicelib.routes import iceprod3
 

@@ -1,5 +1,7 @@
 """Global task routes (admin and system tokens)."""
 
+import dataclasses
+
 from chalice import Blueprint
 
 from chalicelib import schema as s
@@ -37,10 +39,15 @@ def patch_task(call, task_id):
 
 
 @endpoint(bp, "/tasks/{task_id}/status", "PUT", Access.SYSTEM, summary="Set a task's status",
-          body_schema=s.STATUS_BODY)
+          body_schema={**s.STATUS_BODY, "properties": {**s.STATUS_BODY["properties"],
+                                                       "instance_id": {"type": "string", "maxLength": 64}}})
 def put_status(call, task_id):
-    """IceProd 2's global PUT leaves ``failures`` alone, also on ``reset``."""
-    tasks.set_status(task_id, tasks.iceprod2_change(call.body["status"], reset_clears_failures=False))
+    """IceProd 2's global PUT leaves ``failures`` alone, also on ``reset``. With an ``instance_id``
+    (an extension: the holder's change) it must be the claim's, else nothing changes (404)."""
+    change = tasks.iceprod2_change(call.body["status"], reset_clears_failures=False)
+    if "instance_id" in call.body:
+        change = dataclasses.replace(change, instance_id=call.body["instance_id"])
+    tasks.set_status(task_id, change)
     return {}
 
 

@@ -41,7 +41,8 @@ from pynamodb.expressions.update import Action
 
 from chalicelib import codec, config, db, observability
 from chalicelib.errors import NotFound
-from chalicelib.services import store
+from chalicelib.ids import new_id
+from chalicelib.services import leases, store
 from chalicelib.services.candidates import Candidate, CandidateCache, PriorityCursor, Refresh
 from chalicelib.services.store import Doc, attr, value
 
@@ -105,10 +106,13 @@ def _offer_key(requirements: dict[str, Any], query_params: dict[str, Any]) -> st
 
 def claim_task(requirements: dict[str, Any], query_params: dict[str, Any],
                stats: ClaimStats | None = None) -> Doc:
-    """IceProd 2's claim: the best queued task that fits the offer, now ``processing``."""
-    return claim("queued", match_condition(requirements, query_params),
-                 lambda task_id: store.set_status("processing", task_id),
+    """IceProd 2's claim: the best queued task that fits the offer, now ``processing``, leased to
+    a new ``instance_id`` (returned with the task) until a deadline from its ``requirements.time``."""
+    task = claim("queued", match_condition(requirements, query_params),
+                 lambda task_id: [*store.set_status("processing", task_id), *leases.start(task_id, new_id())],
                  _offer_key(requirements, query_params), stats)
+    leases.fit(task["task_id"], task)
+    return task
 
 
 def claim(status: str, match: Condition | None, actions: Callable[[str], list[Action]], offer: str,

@@ -111,7 +111,19 @@ def deltas(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -
                 delta.counts[count_attribute(status, kind)] += sign
             if bookkeeping.is_name_counts(key) and sign > 0:
                 delta.name, delta.task_index = name, index
+    for image, sign in ((old_image, -1), (new_image, 1)):
+        failed = _failed_class(image)
+        if failed is not None:
+            out.setdefault(bookkeeping.failure_counts(failed[0]), Delta()).counts[failed[1]] += sign
     return {k: d for k, d in out.items() if not d.empty}
+
+
+def _failed_class(image: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(dataset_id, class of its last failure) of a ``failed`` task's image, else None."""
+    facts = _facts(image)
+    if facts is None or facts[0] != "failed":
+        return None
+    return facts[1], (image or {}).get("failure_class", {}).get("S", "other")
 
 
 @dataclass
@@ -265,11 +277,26 @@ def counts_by_status(dataset_id: str | None, statuses: Sequence[str], gpu: bool 
     return {s: n for s, n in counts.items() if n}
 
 
+def _numbers(key: Key, item: dict[str, Any]) -> dict[str, int]:
+    """The counts a counter item holds: statuses, or failure classes (a dataset's failures item)."""
+    if bookkeeping.is_failure_counts(key):
+        return {k: int(v["N"]) for k, v in item.items() if "N" in v and k != "ttl"}
+    return {a: int(item[a]["N"]) for a in COUNT_ATTRIBUTES if a in item}
+
+
+def dataset_failure_counts(dataset_id: str) -> dict[str, int]:
+    """``GET /datasets/{id}/task_counts/failure_reasons``: the dataset's ``failed`` tasks by the
+    class of their last failure (non-zero classes), one GetItem."""
+    key = bookkeeping.failure_counts(dataset_id)
+    counts = _numbers(key, db.get_item(Bookkeeping, *key) or {})
+    return {k: n for k, n in sorted(counts.items()) if n}
+
+
 def recount() -> dict[Key, Delta]:
     """The counters as they should be, from a scan of the tasks table (with the only part of
     ``requirements`` a count depends on)."""
     truth: dict[Key, Delta] = {}
-    attributes = ["status", "dataset_id", "name", "task_index", Path(["requirements", "gpu"])]
+    attributes = ["status", "dataset_id", "name", "task_index", Path(["requirements", "gpu"]), "failure_class"]
     for item in db.scan_all(Task, attributes_to_get=attributes):
         for key, delta in deltas(None, item).items():
             truth.setdefault(key, Delta()).merge(delta)
@@ -288,12 +315,13 @@ def reconcile() -> dict[Key, dict[str, int]]:
     for item in db.scan_all(Bookkeeping):
         key = (item["pk"]["S"], item["sk"]["S"])
         if bookkeeping.is_counts(key):
-            stored[key] = {a: int(item[a]["N"]) for a in COUNT_ATTRIBUTES if a in item}
+            stored[key] = _numbers(key, item)
     fixes: dict[Key, dict[str, int]] = {}
     for key in set(truth) | set(stored):
         want = truth.get(key, Delta()).counts
         have = stored.get(key, {})
-        diff = {a: want.get(a, 0) - have.get(a, 0) for a in COUNT_ATTRIBUTES if want.get(a, 0) != have.get(a, 0)}
+        diff = {s: want.get(s, 0) - have.get(s, 0) for s in sorted(set(want) | set(have))
+                if want.get(s, 0) != have.get(s, 0)}
         if diff:
             fixes[key] = diff
             delta = Delta(Tally(diff), truth.get(key, Delta()).name, truth.get(key, Delta()).task_index)

@@ -17,14 +17,17 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib import codec, db, observability, protocol
+from chalicelib import codec, config, db, observability, protocol
 from chalicelib.errors import Contended, Invalid, NotFound
-from chalicelib.services import requirements, store
+from chalicelib.services import leases, requirements, store
 from chalicelib.services.store import Doc, attr, value
 
 log = logging.getLogger("iceprod_tasks.lifecycle")
 
+#: The reason the janitor records when it takes a task back from a claim whose lease passed.
+LEASE_EXPIRED = "lease expired"
 REASON_CLASSES = (
+    ("lease_expired", re.compile(r"^lease expired$")),
     ("download_failure", re.compile(r"download|input file|transfer in", re.I)),
     ("upload_failure", re.compile(r"upload|output file|transfer out", re.I)),
     ("cpu_overuse", re.compile(r"overuse.*\bcpu|cpu.*(overuse|exceed|limit)", re.I)),
@@ -46,12 +49,20 @@ def classify_reason(reason: str | None) -> str:
     return "other"
 
 
+def failure_fields(reason: str | None) -> list[Action]:
+    """Why the task last failed, kept on it (client-visible): the reason's class and its first
+    ``FAILURE_REASON_CHARS`` characters."""
+    return [attr("failure_class").set(value(classify_reason(reason))),
+            attr("failure_reason").set(value((reason or "")[: config.FAILURE_REASON_CHARS]))]
+
+
 def _failure_actions(task_id: str, final_status: str, body: dict[str, Any]) -> list[Action]:
     """What every failure report writes (both protocols): the status and ``status_changed``,
     ``failures + 1``, the error walltime (``time_used`` seconds, else ``resources.time`` hours),
     and the site when given."""
     used, site, resources = body.get("time_used"), body.get("site"), body.get("resources", {})
-    actions = [*store.set_status(final_status, task_id), attr("failures").add(value(1))]
+    actions = [*store.set_status(final_status, task_id), attr("failures").add(value(1)),
+               *failure_fields(body.get("reason")), *leases.end()]
     if used is not None:
         actions += [attr("walltime_err_n").add(value(1)), attr("walltime_err").add(value(used / 3600))]
     elif codec.is_number(resources.get("time")):
@@ -68,37 +79,52 @@ def _count_reason(task_id: str, final_status: str, reason: str | None) -> None:
 
 
 def report_failure(task_id: str, final_status: str, body: dict[str, Any]) -> None:
-    """IceProd 2's ``reset`` / ``failed``: the task must exist and not be complete (else ``Invalid``)."""
+    """IceProd 2's ``reset`` / ``failed``: the task must exist and not be complete (else ``Invalid``);
+    with an ``instance_id`` (an extension) it must be the claim's (else ``NotFound``), which it ends."""
     actions = _failure_actions(task_id, final_status, body)
+    instance_id = body.get("instance_id")
 
     def read() -> dict[str, Any] | None:
         doc = _read(task_id)
+        if instance_id is not None and doc.get("instance_id") != instance_id:
+            raise NotFound("Task not found")
         if doc.get("status") == "complete":
             raise Invalid(f"task {task_id} is complete")
         reqs = doc.get("requirements")
         return reqs if isinstance(reqs, dict) else {}
 
     guard = store.exists() & (attr("status") != value("complete"))
+    if instance_id is not None:
+        guard &= leases.held_by(instance_id)
+        actions.append(attr("instance_id").set(value("")))
     resources = body.get("resources", {})
     requirements.apply_raise(task_id, read, requirements.raise_from_usage(resources), actions, guard)
     _count_reason(task_id, final_status, body.get("reason"))
 
 
 def report_complete(task_id: str, body: dict[str, Any]) -> None:
-    """IceProd 2's ``complete``: only from ``processing`` (else ``Invalid``)."""
+    """IceProd 2's ``complete``: only from ``processing`` (else ``Invalid``); with an
+    ``instance_id`` (an extension) only by the claim's holder (else ``NotFound``)."""
+    instance_id = body.get("instance_id")
+    guard = store.exists() & (attr("status") == value("processing"))
+    actions = _complete_actions(task_id, body)
+    if instance_id is not None:
+        guard &= leases.held_by(instance_id)
+        actions.append(attr("instance_id").set(value("")))
     try:
-        guard = store.exists() & (attr("status") == value("processing"))
-        store.update(task_id, _complete_actions(task_id, body), guard)
+        store.update(task_id, actions, guard)
     except UpdateError as error:
-        if db.is_condition_failure(error):
-            raise Invalid(f"task {task_id} is unknown or not processing") from None
-        raise
+        if not db.is_condition_failure(error):
+            raise
+        if instance_id is not None and _holder(task_id) != instance_id:
+            raise NotFound("Task not found") from None
+        raise Invalid(f"task {task_id} is unknown or not processing") from None
     observability.count("Completions")
 
 
 def _complete_actions(task_id: str, body: dict[str, Any]) -> list[Action]:
     used, site = body.get("time_used"), body.get("site")
-    actions = store.set_status("complete", task_id)
+    actions = [*store.set_status("complete", task_id), *leases.end()]
     if used is not None:
         actions.append(attr("walltime").set(value(float(used / 3600))))
     if site is not None:
@@ -106,9 +132,14 @@ def _complete_actions(task_id: str, body: dict[str, Any]) -> list[Action]:
     return actions
 
 
+def _holder(task_id: str) -> str | None:
+    item = store.find_item(task_id, store.projection(["instance_id"]))
+    return store.document(item).get("instance_id") if item is not None else None
+
+
 def _read(task_id: str) -> dict[str, Any]:
     try:
-        return store.document(store.get_item(task_id, store.projection(["status", "requirements"])))
+        return store.document(store.get_item(task_id, store.projection(["status", "requirements", "instance_id"])))
     except NotFound:
         raise Invalid(f"unknown task {task_id}") from None
 
@@ -173,12 +204,16 @@ def report_complete3(task_id: str, body: dict[str, Any]) -> Doc:
 
 
 def report_processing3(task_id: str, body: dict[str, Any]) -> Doc:
-    """IceProd 3's ``processing``: ``queued`` → ``processing`` with the claim's id, kept."""
-    actions = store.set_status("processing", task_id)
+    """IceProd 3's ``processing``: ``queued`` → ``processing`` with the claim's id, kept; the
+    lease starts here (a task may sit in HTCondor's queue for days before)."""
+    actions = [*store.set_status("processing", task_id), *leases.start_lease(task_id)]
     if "site" in body:
         actions.append(attr("site").set(value(body["site"])))
     allowed = protocol.ICEPROD3.allowed_from("processing") or frozenset()
-    return _fenced_update(task_id, body["instance_id"], "processing", allowed, actions, "Processing")
+    before = _fenced_update(task_id, body["instance_id"], "processing", allowed, actions, "Processing")
+    if before.get("status") != "processing":
+        leases.fit(task_id, {**before, "instance_id": body["instance_id"]})
+    return before
 
 
 def _fenced_update(task_id: str, instance_id: str, target: str, allowed: frozenset[str], actions: list[Action],

@@ -16,7 +16,7 @@ from chalicelib.errors import Contended, Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.models import Task
 from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, name_key, status_key
-from chalicelib.services import store
+from chalicelib.services import leases, store
 from chalicelib.services.store import Doc, attr, value
 
 #: The shape of the ids this service issues (others name no task).
@@ -129,6 +129,7 @@ def _patch_actions(task_id: str, body: dict[str, Any], stamp_status: bool = True
             actions.extend(store.set_status(status, task_id))
         else:
             actions.extend(store.move_status(status, task_id))
+        actions.extend(leases.end())  # a status set by hand is no claim
     for key, val in fields.items():
         encoded, floats = codec.encode_top(key, val)
         actions.append(attr(key).set(encoded))
@@ -219,7 +220,7 @@ def change_condition(change: StatusChange, dataset_id: str | None = None,
 
 def change_actions(task_id: str, change: StatusChange) -> list[Action]:
     actions = store.set_status(change.status, task_id) if change.stamp else store.move_status(change.status, task_id)
-    return actions + [attr(key).set(value(val)) for key, val in change.sets.items()]
+    return actions + leases.end() + [attr(key).set(value(val)) for key, val in change.sets.items()]
 
 
 def write_status(task_id: str, change: StatusChange, *, dataset_id: str | None = None,

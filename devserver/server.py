@@ -66,8 +66,9 @@ class NoDelayRequestHandler(ChaliceRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         """The console's one line per request: method, route template, status, milliseconds."""
         took = (time.perf_counter() - getattr(self, "started", time.perf_counter())) * 1000
-        route = self.local_gateway.route or self.path.split("?", 1)[0]
-        log.info("%s %s %s %.1f ms", self.command, route, getattr(code, "value", code), took)
+        # A request refused before its request line was read (too long, malformed) has no path.
+        route = self.local_gateway.route or getattr(self, "path", "-").split("?", 1)[0]
+        log.info("%s %s %s %.1f ms", getattr(self, "command", None) or "-", route, getattr(code, "value", code), took)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)

@@ -229,7 +229,7 @@ def test_iceprod3_collections_are_skipped_and_named(api, tmp_path: Path, capsys)
     (dump / "tasks.metadata.json").write_text("{}")
     state = run_import(tmp_path, tmp_path / "dump")
     assert [Path(n).name for n in state.sources] == ["tasks.bson"]
-    assert "task_stats.bson: task_stats is IceProd 3 data; protocol 3 is not built" in capsys.readouterr().err
+    assert "task_stats is IceProd 3 data; this importer reads IceProd 2 exports only" in capsys.readouterr().err
 
 
 class Killed(BaseException):

@@ -203,6 +203,16 @@ def test_a_task_queued_after_a_404_is_claimed_next(api, queued):
     assert claim(api).data["task_id"] == task_id
 
 
+def test_a_claimed_task_queued_again_is_claimed_at_once(api, queued):
+    # A reset (or the janitor) puts a claimed task back: the next claim must see it, not skip
+    # it as already handed out by this process's candidate cache.
+    task_id = queued()
+    assert claim(api).data["task_id"] == task_id
+    assert api.put(f"/tasks/{task_id}/status", {"status": "queued"}).status_code == 200
+    again = claim(api)
+    assert again.status_code == 200 and again.data["task_id"] == task_id
+
+
 def test_claims_follow_priority_across_status_shards(api, queued, monkeypatch):
     monkeypatch.setattr(config, "STATUS_SHARDS", 3)
     monkeypatch.setattr(config, "CLAIM_PAGE_SIZE", 2)

@@ -161,7 +161,7 @@ class _Offer:
 
     created: float
     candidates: list[Candidate] = field(default_factory=list)  # best first
-    taken: set[str] = field(default_factory=set)  # handed to claims: never offered twice
+    taken: set[str] = field(default_factory=set)  # handed to claims whose write is in flight
     claiming: dict[str, Decimal] = field(default_factory=dict)  # handed out, write not settled yet
     read_at: float = float("-inf")  # when the last read was sent
     covered: Decimal = NOTHING  # as of read_at, every match above this is cached or taken
@@ -292,9 +292,14 @@ class CandidateCache:
             offer.reading.remove(read.sent)
 
     def settled(self, key: str, candidate: Candidate) -> None:
-        """A claim's write on ``candidate`` succeeded or lost its condition: the task is gone."""
+        """A claim's write on ``candidate`` succeeded or lost its condition: the task is no longer a
+        candidate, but the same task may be queued again (a reset, the janitor), and a read that
+        shows it then must be able to offer it: it leaves ``taken`` (a read that still shows the
+        old state costs one refused conditional write, never a missed task)."""
         with self._cond:
-            self._offer(key).claiming.pop(candidate[1], None)
+            offer = self._offer(key)
+            offer.claiming.pop(candidate[1], None)
+            offer.taken.discard(candidate[1])
             self._cond.notify_all()
 
     def give_back(self, key: str, candidate: Candidate) -> None:

@@ -7,7 +7,6 @@ from background threads (:mod:`devserver.background`).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalice import Blueprint, Rate
@@ -17,7 +16,6 @@ from chalicelib.events import replay
 from chalicelib.services import counters, janitor, jobs, protocol_marker, queueing, scheduling
 
 observability.setup_logging()
-log = logging.getLogger("iceprod_tasks.events")
 bp = Blueprint(__name__)
 
 
@@ -49,9 +47,13 @@ def queue_tasks(event: Any) -> dict[str, Any]:
 @bp.schedule(Rate(config.JANITOR_RATE_MINUTES, unit=Rate.MINUTES), name="janitor")
 def run_janitor(event: Any) -> dict[str, Any]:
     """Take back expired claims and return ``reset`` tasks to the queue; does nothing unless
-    ``JANITOR_SCHEDULE=on`` (see :mod:`chalicelib.services.janitor`)."""
+    ``JANITOR_SCHEDULE=on``, nor on tables of the other protocol (its moves follow this
+    deployment's state machine; see :mod:`chalicelib.services.janitor`)."""
     if not config.JANITOR_SCHEDULE:
         return {"enabled": False}
+    refused = protocol_marker.refusal()
+    if refused:
+        return {"enabled": True, "refused": str(refused)}
     return {"enabled": True, **janitor.run()}
 
 

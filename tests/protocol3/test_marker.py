@@ -109,10 +109,12 @@ def test_the_scheduled_functions_do_nothing_on_the_other_protocols_tables(tables
     from devserver.background import scheduled_event
 
     monkeypatch.setattr(config, "QUEUE_SCHEDULE", True)
+    monkeypatch.setattr(config, "JANITOR_SCHEDULE", True)
     mark("2")
     idle = put_task(status="idle")
     assert handlers.queue_tasks(scheduled_event(), None) == {"enabled": True, "refused": V3_ON_V2}
     assert handlers.run_jobs(scheduled_event(), None) == {"chunks": 0, "refused": V3_ON_V2}
+    assert handlers.run_janitor(scheduled_event(), None) == {"enabled": True, "refused": V3_ON_V2}
     assert doc(idle)["status"] == "idle"
 
 

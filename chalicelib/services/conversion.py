@@ -3,7 +3,8 @@
 Statuses map as IceProd 3 reads them: ``waiting`` → ``idle`` (IceProd 2's waiting tasks have
 not been checked against their dependencies; IceProd 3's scheduler checks them again),
 ``queued``, ``processing``, ``reset`` and ``resume`` → ``waiting`` (the grid daemon claims them
-again), every other status unchanged; ``instance_id`` becomes ``""`` where a task has none.
+again: their claim ends, ``instance_id`` ``""`` and no lease), every other status unchanged;
+``instance_id`` becomes ``""`` where a task has none.
 ``status_changed`` is kept: the conversion is not a status change a route made, and IceProd 3
 itself does not stamp its idle → waiting and claim moves.
 
@@ -34,8 +35,8 @@ from pynamodb.expressions.operand import Path
 
 from chalicelib import db
 from chalicelib.models import Bookkeeping, Task, bookkeeping
-from chalicelib.models.tasks import CONVERTED, STATUS_KEY, STATUSES, status_key
-from chalicelib.services import counters, protocol_marker, store
+from chalicelib.models.tasks import CONVERTED, STATUSES
+from chalicelib.services import counters, leases, protocol_marker, store
 from chalicelib.services.store import attr, value
 
 #: IceProd 2 status → IceProd 3 status (others unchanged).
@@ -80,18 +81,15 @@ def convert_task(item: dict[str, Any]) -> str:
     task_id = item["task_id"]["S"]
     status = item.get("status", {}).get("S")
     actions = [attr(CONVERTED).set(value(1))]
+    new = target(status)
     if planned == "converted":
-        new = target(status)
-        actions += [attr("status").set(value(new)), attr(STATUS_KEY).set(value(status_key(new, task_id)))]
-    if "instance_id" not in item:
+        # A claim taken back to ``waiting`` ends: no holder, no lease for the janitor to expire.
+        actions += [*store.move_status(new, task_id), *leases.end()]
+    if "instance_id" not in item or new == "waiting":
         actions.append(attr("instance_id").set(value("")))
     same: Condition = attr("status") == value(status) if status is not None else attr("status").does_not_exist()
-    try:
-        store.update(task_id, actions, attr(CONVERTED).does_not_exist() & attr("task_id").exists() & same)
-    except UpdateError as error:
-        if db.is_condition_failure(error):
-            return "skipped"
-        raise
+    if not store.update_if(task_id, actions, attr(CONVERTED).does_not_exist() & attr("task_id").exists() & same):
+        return "skipped"
     return planned
 
 

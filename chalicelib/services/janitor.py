@@ -34,7 +34,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib import config, db, observability, protocol
@@ -116,7 +115,9 @@ def _reap_one(state: Run, item: dict[str, Any]) -> None:
         target = "failed"
     actions = [*store.set_status(target, task_id), attr("failures").add(value(1)), attr("instance_id").set(value("")),
                *lifecycle.failure_fields(lifecycle.LEASE_EXPIRED), *leases.end()]
-    condition = (attr(LEASE) == value(expired)) & leases.held_by(holder) & (attr("status") == value("processing"))
+    # The holder as read (a task imported or created without an ``instance_id`` has none).
+    held = leases.held_by(holder) if "instance_id" in item else attr("instance_id").does_not_exist()
+    condition = (attr(LEASE) == value(expired)) & held & (attr("status") == value("processing"))
     if _move(task_id, actions, condition):
         state.moved += 1
         state.tally("LeasesExpired")
@@ -209,13 +210,7 @@ def _save_cursor(key: bookkeeping.Key, start: dict[str, Any] | None) -> None:
 
 def _move(task_id: str, actions: list[Action], condition: Any) -> bool:
     """One conditional write; False when the task changed since it was read (someone else won)."""
-    try:
-        store.update(task_id, actions, condition)
-    except UpdateError as error:
-        if db.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return store.update_if(task_id, actions, condition)
 
 
 def _log(task_id: str, item: dict[str, Any], was: str, now: str, reason: str, **extra: Any) -> None:

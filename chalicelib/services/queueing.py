@@ -11,8 +11,6 @@ import logging
 import time
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib import config, db, observability
 from chalicelib.models import Task
 from chalicelib.services import store
@@ -26,31 +24,23 @@ PAGE_SIZE = 500
 
 
 def _move(task_id: str) -> bool:
-    try:
-        store.update(task_id, store.set_status("queued", task_id), attr("status") == value("waiting"))
-    except UpdateError as error:
-        if db.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return store.update_if(task_id, store.set_status("queued", task_id), attr("status") == value("waiting"))
 
 
-def _dependencies_met(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The candidates whose ``depends`` are all complete (one batched read for the batch)."""
-    wanted = {
-        dep for item in items for dep in store.document(item).get("depends") or []
-        if isinstance(dep, str) and TASK_ID_RE.match(dep)
-    }
-    complete = {
-        i["task_id"]["S"] for i in db.batch_get(Task, sorted(wanted), ["task_id", "status"])
-        if i.get("status", {}).get("S") == "complete"
-    }
-    out = []
+def dependencies_met(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The candidates whose ``depends`` are all complete, and the others (one batched read for
+    the batch; both protocols' queueing use it). A dependency that does not exist is not complete."""
+    depends = {item["task_id"]["S"]: store.document(item).get("depends") or [] for item in items}
+    wanted = {d for deps in depends.values() if isinstance(deps, list) for d in deps
+              if isinstance(d, str) and TASK_ID_RE.match(d)}
+    complete = {i["task_id"]["S"] for i in db.batch_get(Task, sorted(wanted), ["task_id", "status"])
+                if i.get("status", {}).get("S") == "complete"}
+    ready, blocked = [], []
     for item in items:
-        depends = store.document(item).get("depends") or []
-        if isinstance(depends, list) and all(isinstance(d, str) and d in complete for d in depends):
-            out.append(item)
-    return out
+        deps = depends[item["task_id"]["S"]]
+        met = isinstance(deps, list) and all(isinstance(d, str) and d in complete for d in deps)
+        (ready if met else blocked).append(item)
+    return ready, blocked
 
 
 def queue_tasks(num_tasks: int, check_depends: bool = False, max_scanned: int | None = None,
@@ -70,7 +60,7 @@ def queue_tasks(num_tasks: int, check_depends: bool = False, max_scanned: int | 
         if not batch:
             break
         if check_depends:
-            batch = _dependencies_met(batch)
+            batch, _ = dependencies_met(batch)
         moved += sum(db.parallel(_move, [item["task_id"]["S"] for item in batch]))
     observability.count("QueueMoves", moved)
     return moved
@@ -104,12 +94,6 @@ def to_waiting(task_ids: list[str]) -> int:
     others and unknown ids are skipped. How many this call moved."""
 
     def move(task_id: str) -> bool:
-        try:
-            store.update(task_id, store.move_status("waiting", task_id), attr("status") == value("idle"))
-        except UpdateError as error:
-            if db.is_condition_failure(error):
-                return False
-            raise
-        return True
+        return store.update_if(task_id, store.move_status("waiting", task_id), attr("status") == value("idle"))
 
     return sum(db.parallel(move, [t for t in dict.fromkeys(task_ids) if TASK_ID_RE.match(t)]))

@@ -25,15 +25,10 @@ import logging
 import time
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib import config, db
-from chalicelib.models import Task
-from chalicelib.models.tasks import STATUS_KEY, status_key
-from chalicelib.services import counters, store
+from chalicelib.services import counters, queueing, store
 from chalicelib.services.candidates import PriorityCursor
 from chalicelib.services.store import attr, value
-from chalicelib.services.tasks import TASK_ID_RE
 
 log = logging.getLogger("iceprod_tasks.scheduling")
 #: Idle tasks read per task to move (IceProd's ``TASKS_GET_FACTOR``).
@@ -50,40 +45,20 @@ def idle_waiting_counts(gpu: bool) -> tuple[int, int]:
 
 
 def is_gpu(item: Item) -> bool:
-    """Whether a task needs a GPU: ``requirements.gpu`` is a number > 0."""
+    """Whether a task needs a GPU: ``requirements.gpu`` is a number > 0, IceProd's ``queue_tasks``
+    rule (its count filter, :func:`counters.gpu_class`, says ≥ 1: they differ only for a fraction
+    between 0 and 1, which IceProd's integer ``gpu`` never holds; each keeps IceProd's)."""
     gpu = (store.document(item).get("requirements") or {}).get("gpu")
     return isinstance(gpu, int | float) and not isinstance(gpu, bool) and gpu > 0
 
 
-def _ready(items: list[Item]) -> tuple[list[Item], list[Item]]:
-    """The candidates whose dependencies are all complete, and the others (one batched read)."""
-    depends = {item["task_id"]["S"]: store.document(item).get("depends") or [] for item in items}
-    wanted = {d for deps in depends.values() if isinstance(deps, list) for d in deps
-              if isinstance(d, str) and TASK_ID_RE.match(d)}
-    complete = {i["task_id"]["S"] for i in db.batch_get(Task, sorted(wanted), ["task_id", "status"])
-                if i.get("status", {}).get("S") == "complete"}
-    ready, blocked = [], []
-    for item in items:
-        deps = depends[item["task_id"]["S"]]
-        met = isinstance(deps, list) and all(isinstance(d, str) and d in complete for d in deps)
-        (ready if met else blocked).append(item)
-    return ready, blocked
-
-
 def _write_if_idle(task_id: str, actions: list[Any]) -> bool:
-    try:
-        store.update(task_id, actions, attr("status") == value("idle"))
-    except UpdateError as error:
-        if db.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return store.update_if(task_id, actions, attr("status") == value("idle"))
 
 
 def _to_waiting(task_id: str) -> bool:
     """idle → waiting, the status and its index key only (no ``status_changed``)."""
-    return _write_if_idle(task_id, [attr("status").set(value("waiting")),
-                                    attr(STATUS_KEY).set(value(status_key("waiting", task_id)))])
+    return _write_if_idle(task_id, store.move_status("waiting", task_id))
 
 
 def _deprioritize(item: Item) -> bool:
@@ -108,7 +83,7 @@ def cycle(gpu: bool, deadline: float) -> dict[str, Any]:
         if not taken:
             break
         numbers["read"] += len(taken)
-        ready, blocked = _ready([item for item in taken if is_gpu(item) == gpu])
+        ready, blocked = queueing.dependencies_met([item for item in taken if is_gpu(item) == gpu])
         numbers["deprioritized"] += sum(db.parallel(_deprioritize, blocked))
         numbers["moved"] += sum(db.parallel(_to_waiting, [item["task_id"]["S"] for item in ready]))
     return numbers

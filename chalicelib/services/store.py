@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
@@ -137,6 +138,18 @@ def update(task_id: str, actions: list[Action], condition: Condition | None = No
     when the condition fails."""
     stamped = [*actions, attr(MODIFIED).set(value(now_ms()))]
     return db.update_item(Task, task_id, actions=stamped, condition=condition, return_values=return_values)
+
+
+def update_if(task_id: str, actions: list[Action], condition: Condition) -> bool:
+    """:func:`update`, for the many moves where a failed condition is an answer, not an error:
+    whether the write happened (False: the task changed since it was read, someone else won)."""
+    try:
+        update(task_id, actions, condition)
+    except UpdateError as error:
+        if db.is_condition_failure(error):
+            return False
+        raise
+    return True
 
 
 def put_new(task_id: str, item: dict[str, Any]) -> None:

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from chalicelib.models.tasks import CONVERTED, STATUS_KEY, status_key
-from chalicelib.services import conversion, counters, protocol_marker
+from chalicelib.models.tasks import CONVERTED, LEASE, LEASE_KEY, STATUS_KEY, status_key
+from chalicelib.services import conversion, counters, leases, protocol_marker, store
 from tests.protocol3.stored import doc, mark, put_task, raw
 
 EXPECTED = {"idle": "idle", "waiting": "idle", "queued": "waiting", "processing": "waiting", "reset": "waiting",
@@ -36,11 +36,16 @@ def test_every_status_is_mapped_and_instance_id_set(iceprod2):
     assert protocol_marker.marker() == ("3", None)
 
 
-def test_an_instance_id_a_task_holds_is_kept(tables):
+def test_a_claim_sent_back_to_waiting_ends_and_a_finished_tasks_instance_id_is_kept(tables):
     mark("2")
-    task_id = put_task(status="queued", instance_id="abc")
+    claimed = put_task(status="processing")
+    store.update(claimed, leases.start(claimed, "pilot-1"))  # an IceProd 2 claim: holder and lease
+    done = put_task(status="complete", instance_id="abc")
     conversion.convert(settle_seconds=0)
-    assert doc(task_id)["instance_id"] == "abc" and doc(task_id)["status"] == "waiting"
+    item = raw(claimed)
+    assert (doc(claimed)["status"], doc(claimed)["instance_id"]) == ("waiting", "")
+    assert LEASE not in item and LEASE_KEY not in item  # no lease left for the janitor to expire
+    assert (doc(done)["status"], doc(done)["instance_id"]) == ("complete", "abc")
 
 
 def test_unmarked_tables_are_converted_as_iceprod2_data(tables):

@@ -232,9 +232,10 @@ _STATUS_WORD = "|".join(STATUSES)
 STATUS_LIST = {"type": "string", "pattern": rf"^({_STATUS_WORD})(\|({_STATUS_WORD}))*$",
                "description": "|-separated statuses", "x-parse": "pipe-list", "default": ""}
 #: A client key: it becomes a top-level attribute and may appear in an expression path (no
-#: brackets), in a ``keys``/``sort`` parameter (no ``|`` or ``=``), and is none of ours.
+#: brackets), in a ``keys``/``sort`` parameter (no ``|`` or ``=``), and is none of ours, nor a
+#: path into one of ours (IceProd 3's dotted keys: ``_lease.x`` would write ``_lease``).
 _RESERVED = "|".join(re.escape(name) for name in sorted(INTERNAL))
-KEY = rf"(?!(?:{_RESERVED})$)[^\[\]|=]{{1,64}}"
+KEY = rf"(?!(?:{_RESERVED})(?:\.|$))[^\[\]|=]{{1,64}}"
 #: DynamoDB's limit on an attribute name in an expression.
 MAX_KEY_BYTES = 255
 #: DynamoDB caps an expression at 4 KB and 300 operators: an offer's requirement becomes up to

@@ -15,7 +15,7 @@ from chalicelib import codec, db, protocol
 from chalicelib.errors import Contended, Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.models import Task
-from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, name_key, status_key
+from chalicelib.models.tasks import INTERNAL, NAME_KEY, STATUS_KEY, name_key, status_key
 from chalicelib.services import leases, store
 from chalicelib.services.store import Doc, attr, value
 
@@ -95,6 +95,8 @@ def _merged(task_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], Conditi
     """``body`` with its dotted keys merged into the fields they name, as read now, and the
     condition that those fields are still what was read."""
     tops = store.top_keys(k for k in body if "." in k)
+    if INTERNAL.intersection(tops):  # the route schema refuses them first; never write ours
+        raise Invalid(f"keys {sorted(INTERNAL.intersection(tops))} cannot be changed")
     current = store.document(store.get_item(task_id, store.projection(tops)))
     fields = {k: v for k, v in body.items() if "." not in k}
     guard = store.exists()

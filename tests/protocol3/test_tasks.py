@@ -7,6 +7,7 @@ import pytest
 from chalicelib.protocol import ICEPROD3
 from tests.conftest import new_task, token
 from tests.protocol3.helpers import make, stored
+from tests.protocol3.stored import raw
 
 STATUSES = ICEPROD3.statuses
 
@@ -122,11 +123,16 @@ def test_patch_dotted_keys_set_fields_inside_objects(api):
 @pytest.mark.parametrize(("body", "status", "message"), [
     ({}, 400, "Missing update data"), ([], 400, "Missing update data"), (None, 400, "Missing update data"),
     ({"task_id": "x"}, 400, None), ({"_id": "x"}, 400, None), ({"status": "reset"}, 400, "Bad status"),
+    # Our internal attributes, whole or by a dotted path into them (the lease the janitor reads).
+    ({"_lease": 1}, 400, None), ({"_lease.x": 1}, 400, None), ({"_p3.x": 1}, 400, None),
+    ({"task_id.x": 1}, 400, None), ({"_id.x": 1}, 400, None),
 ])
 def test_patch_refusals(api, body, status, message):
     a = make(api)
+    before = raw(a)
     response = api.request("PATCH", f"/tasks/{a}", raw=__import__("json").dumps(body).encode())
     assert response.status_code == status and (message is None or response.data["error"] == message)
+    assert raw(a) == before  # nothing written, internal attributes included
     assert api.patch("/tasks/" + "c" * 32, {"x": 1}).data == {"code": 404, "error": "Task not found"}
 
 

@@ -43,11 +43,12 @@ NEW_TASK = {"allOf": [
     {"properties": {"status": {"enum": STATUSES, "errorMessage": "invalid status"}}},
 ]}
 #: ``PATCH``: permissive as IceProd 3 (any key, dotted keys inside objects), but never ``task_id``
-#: or ``_id``, and the fields the indexes are built from keep their types (a listed deviation).
+#: or ``_id`` or our internal attributes (nor a dotted path into them), and the fields the indexes
+#: are built from keep their types (a listed deviation).
 TASK_CHANGES = {"allOf": [
     {"type": "object", "minProperties": 1, "errorMessage": "Missing update data"},
     {"maxProperties": s.MAX_PATCH_KEYS,
-     "propertyNames": {"pattern": rf"^(?!(task_id|_id)$){s.KEY}$", "maxBytes": s.MAX_KEY_BYTES,
+     "propertyNames": {"pattern": rf"^(?!(task_id|_id)(\.|$)){s.KEY}$", "maxBytes": s.MAX_KEY_BYTES,
                        "errorMessage": "key {value!r} cannot be changed"},
      "properties": {**s.TASK_FIELDS, "status": {"enum": STATUSES, "errorMessage": "Bad status"}}},
 ]}

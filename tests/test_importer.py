@@ -105,11 +105,13 @@ def progress_of(state: Any, file_name: str) -> Any:
 
 
 def stored_tasks() -> dict[str, dict[str, Any]]:
-    """Every stored task item, decoded with its internal attributes (engines differ in number text)."""
+    """Every stored task item, decoded with its internal attributes (engines differ in number text)
+    but the stamps of the time of the write (checked in their own test)."""
     from chalicelib import codec, db
     from chalicelib.models import Task
+    from iceprod_ops.importer.writer import STAMPS
 
-    return {i["task_id"]["S"]: codec.decode_item(i) for i in db.scan_all(Task)}
+    return {i["task_id"]["S"]: codec.decode_item(i, STAMPS) for i in db.scan_all(Task)}
 
 
 def as_stored(doc: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +152,37 @@ def test_missing_server_fields_get_the_defaults_of_post_tasks(api, tmp_path: Pat
     run_import(tmp_path, write_export(tmp_path / "tasks.json", [doc], "relaxed"))
     task = api.get(f"/tasks/{doc['task_id']}").data
     assert (task["priority"], task["failures"], task["walltime"], task["site"]) == (1.0, 0, 0.0, "")
+
+
+def test_an_imported_task_carries_the_write_stamp_and_a_processing_one_a_lease(api, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    from chalicelib import db
+    from chalicelib.models import Task
+    from chalicelib.models.tasks import LEASE, LEASE_KEY, MODIFIED
+    from chalicelib.services import janitor, leases
+
+    monkeypatch.setattr(leases, "clock", lambda: 1_800_000_000.0)
+    running, done = mongo_task(1, status="processing"), mongo_task(2, status="complete")
+    run_import(tmp_path, write_export(tmp_path / "tasks.json", [running, done], "relaxed"))
+    item, finished = (db.get_item(Task, d["task_id"], consistent_read=True) for d in (running, done))
+    assert MODIFIED in item and MODIFIED in finished  # bulk jobs compare it
+    assert int(item[LEASE]["N"]) == 1_800_000_000 + leases.seconds_for(running["requirements"])
+    assert LEASE not in finished and LEASE_KEY not in finished
+    # Its pilot is gone (IceProd 2 tasks hold no instance_id): the janitor takes it back.
+    monkeypatch.setattr(leases, "clock", lambda: 1_900_000_000.0)
+    janitor.run()
+    task = api.get(f"/tasks/{running['task_id']}").data  # reaped to reset, then retried
+    assert (task["status"], task["failures"]) == ("waiting", running["failures"] + 1)
+
+
+def test_an_import_into_tables_of_the_other_protocol_is_refused(tables, tmp_path: Path) -> None:
+    from iceprod_ops.importer.run import TargetRefused
+    from tests.protocol3.stored import mark
+
+    mark("3")
+    with pytest.raises(TargetRefused, match="IceProd 3 data"):
+        run_import(tmp_path, write_export(tmp_path / "tasks.json", [mongo_task(1)], "relaxed"))
+    assert stored_tasks() == {}
 
 
 def test_files_are_imported_in_their_order_and_listed_by_task(api, tmp_path: Path) -> None:
@@ -238,12 +271,13 @@ class Killed(BaseException):
 
 @pytest.mark.parametrize("kill_at", [1, 4, 9])
 def test_a_killed_import_resumes_and_ends_with_the_same_table(api, tmp_path: Path, monkeypatch, kill_at: int) -> None:
-    from iceprod_ops.importer import run, writer
+    from chalicelib import db
+    from iceprod_ops.importer import run
 
     docs = [mongo_task(i, status=("waiting", "queued", "complete")[i % 3]) for i in range(120)]
     source = write_export(tmp_path / "tasks.bson.gz", docs, "bson.gz")
     monkeypatch.setattr(run, "BATCH", 10)
-    real_put, calls = writer.put_all, []
+    real_put, calls = db.batch_write, []
 
     def dying_put(model: Any, items: list[Any]) -> None:
         calls.append(1)
@@ -252,12 +286,12 @@ def test_a_killed_import_resumes_and_ends_with_the_same_table(api, tmp_path: Pat
             raise Killed
         real_put(model, items)
 
-    monkeypatch.setattr(writer, "put_all", dying_put)
+    monkeypatch.setattr(db, "batch_write", dying_put)
     with pytest.raises(Killed):
         run_import(tmp_path, source, parallel=2)
     saved = json.loads((tmp_path / "checkpoint.json").read_text()) if (tmp_path / "checkpoint.json").exists() else {}
     assert all(not s["complete"] for s in saved.get("sources", {}).values())
-    monkeypatch.setattr(writer, "put_all", real_put)
+    monkeypatch.setattr(db, "batch_write", real_put)
     state = run_import(tmp_path, source, parallel=2)
     progress = progress_of(state, "tasks.bson.gz")
     assert progress.done == 120 and progress.complete
@@ -266,13 +300,14 @@ def test_a_killed_import_resumes_and_ends_with_the_same_table(api, tmp_path: Pat
 
 
 def test_a_resumed_import_does_not_repeat_rejects(tables, tmp_path: Path, monkeypatch) -> None:
-    from iceprod_ops.importer import run, writer
+    from chalicelib import db
+    from iceprod_ops.importer import run
 
     docs = [mongo_task(i) if i % 10 else {"no": "task_id"} for i in range(60)]
     source = write_export(tmp_path / "tasks.json", docs, "relaxed")
     monkeypatch.setattr(run, "BATCH", 10)
     monkeypatch.setattr(run, "SAVE_EVERY_SECONDS", 0)
-    real_put, calls = writer.put_all, []
+    real_put, calls = db.batch_write, []
 
     def dying_put(model: Any, items: list[Any]) -> None:
         calls.append(1)
@@ -280,10 +315,10 @@ def test_a_resumed_import_does_not_repeat_rejects(tables, tmp_path: Path, monkey
             raise Killed
         real_put(model, items)
 
-    monkeypatch.setattr(writer, "put_all", dying_put)
+    monkeypatch.setattr(db, "batch_write", dying_put)
     with pytest.raises(Killed):
         run_import(tmp_path, source, parallel=1)
-    monkeypatch.setattr(writer, "put_all", real_put)
+    monkeypatch.setattr(db, "batch_write", real_put)
     run_import(tmp_path, source, parallel=1)
     assert [r["position"] for r in rejects(tmp_path)] == [0, 10, 20, 30, 40, 50]
 

@@ -65,13 +65,13 @@ def import_command(ctx: Any, sources: tuple[str, ...], checkpoint: Path, rejects
     from pynamodb.exceptions import PynamoDBException
 
     from chalicelib.errors import Unavailable
-    from iceprod_ops.importer.run import Options
+    from iceprod_ops.importer.run import Options, TargetRefused
     from iceprod_ops.importer.sources import SourceError
 
     try:
         options = Options(checkpoint, rejects, protocol, replace, parallel, restart)
         result = _run(list(sources), options, create_tables, verify_wait, reconcile)
-    except SourceError as error:
+    except (SourceError, TargetRefused) as error:
         raise CliError(str(error)) from None
     except Unavailable as error:
         raise CliError(f"{error}; run the same command again to resume", Exit.UNAVAILABLE) from None

@@ -20,6 +20,7 @@ from typing import Any
 from bson import json_util
 
 from chalicelib.errors import Invalid
+from chalicelib.services import protocol_marker
 from iceprod_ops.importer.checkpoint import Checkpoint, Progress
 from iceprod_ops.importer.convert import NOT_YET, PROTOCOLS, Protocol
 from iceprod_ops.importer.sources import BadRecord, Source, SourceError, records
@@ -27,6 +28,10 @@ from iceprod_ops.importer.writer import BATCH, STORERS, Entry, Outcome
 from iceprod_ops.progress import meter
 
 SAVE_EVERY_SECONDS = 1.0
+
+
+class TargetRefused(Exception):
+    """The target tables hold another protocol's data (or are being converted)."""
 
 
 @dataclass
@@ -106,8 +111,15 @@ def importable(sources: list[Source], protocol: Protocol) -> list[Source]:
 
 
 def import_all(sources: list[Source], options: Options) -> Checkpoint:
-    """Import every source, resuming from the checkpoint; the final checkpoint (tallies)."""
+    """Import every source, resuming from the checkpoint; the final checkpoint (tallies).
+
+    The tables must be (or become) the imported protocol's: IceProd 2 data written into tables
+    a protocol 3 deployment serves would be read with the other state machine.
+    """
     protocol = PROTOCOLS[options.protocol]
+    refused = protocol_marker.decide(options.protocol)
+    if refused is not None:
+        raise TargetRefused(refused)
     sources = importable(sources, protocol)
     checkpoint = Checkpoint.load(options.checkpoint, sources, options.protocol, options.restart)
     rejects = Rejects(options.rejects, checkpoint)

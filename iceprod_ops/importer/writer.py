@@ -2,26 +2,29 @@
 
 BatchWriteItem takes no conditions, so "skip a task that is already there, report one that
 differs" needs the stored items first: one BatchGetItem per batch of 100 (the same keys), then
-the new items in BatchWriteItems of 25, unprocessed items retried with backoff. Both calls go
-through the models' own connections, so they reach whatever endpoint the service uses.
+the new items in BatchWriteItems of 25, unprocessed items retried with backoff (``db``'s
+adapters, so they reach whatever endpoint the service uses).
+
+A task is written as the service writes one: with the write stamp (a bulk job running meanwhile
+compares it) and, when it is ``processing``, a lease from the time of the import, so the janitor
+takes it back if its pilot is gone. A re-import compares tasks without those stamps.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import codec, db
-from chalicelib.errors import Unavailable
 from chalicelib.models import DatasetFile, Task
-from chalicelib.models.tasks import INTERNAL
+from chalicelib.models.tasks import INTERNAL, LEASE, LEASE_KEY, MODIFIED, lease_key
+from chalicelib.services import leases, store
 from iceprod_ops.importer.convert import Converted
 
 BATCH = 100
-WRITE_BATCH = 25
-ATTEMPTS = 10
+#: What the import writes from the time of the write, not from the source.
+STAMPS = frozenset({MODIFIED, LEASE, LEASE_KEY})
 
 
 @dataclass
@@ -42,8 +45,8 @@ class Outcome:
 
 
 def same(stored: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Equal as documents (DynamoDB normalises number text, so compare decoded values)."""
-    return codec.decode_item(stored) == codec.decode_item(new)
+    """Equal as documents, stamps aside (DynamoDB normalises number text, so compare decoded values)."""
+    return codec.decode_item(stored, STAMPS) == codec.decode_item(new, STAMPS)
 
 
 def differing_keys(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -52,21 +55,13 @@ def differing_keys(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in old.keys() | fresh.keys() if old.get(k) != fresh.get(k)) or ["its index keys"]
 
 
-def put_all(model: type[Any], items: list[dict[str, Any]]) -> None:
-    """BatchWriteItem of whole items, 25 a request, unprocessed items retried with backoff."""
-    conn = model._get_connection().connection
-    table = model.Meta.table_name
-    for start in range(0, len(items), WRITE_BATCH):
-        pending = [{"PutRequest": {"Item": item}} for item in items[start : start + WRITE_BATCH]]
-        for attempt in range(ATTEMPTS):
-            with db.translated():
-                answer = conn.dispatch("BatchWriteItem", {"RequestItems": {table: pending}})
-            pending = answer.get("UnprocessedItems", {}).get(table, [])
-            if not pending:
-                break
-            time.sleep(min(2.0, 0.05 * 2**attempt))
-        else:
-            raise Unavailable("DynamoDB left items unprocessed after every retry")
+def stamped(item: dict[str, Any]) -> dict[str, Any]:
+    """A task item as written: the write stamp, and a lease when it is ``processing``."""
+    out = {**item, MODIFIED: store.value(store.now_ms())}
+    if item.get("status", {}).get("S") == "processing":
+        until = leases.deadline(store.document(item).get("requirements"))
+        out[LEASE], out[LEASE_KEY] = store.value(until), store.value(lease_key(item["task_id"]["S"]))
+    return out
 
 
 def store_tasks(batch: list[Entry], replace: bool) -> Outcome:
@@ -99,7 +94,7 @@ def store_tasks(batch: list[Entry], replace: bool) -> Outcome:
         outcome.outcomes[kind] += 1
         if first is None:
             outcome.counts[f"{record.dataset_id}|{record.status}"] += 1
-    put_all(Task, list(writes.values()))
+    db.batch_write(Task, [stamped(item) for item in writes.values()])
     return outcome
 
 
@@ -108,7 +103,7 @@ def store_files(batch: list[Entry], replace: bool) -> Outcome:
     so there is nothing to compare and ``replace`` changes nothing."""
     outcome = Outcome()
     unique = {(e.record.dataset_id, e.record.key): e.record for e in batch}
-    put_all(DatasetFile, [r.item for r in unique.values()])
+    db.batch_write(DatasetFile, [r.item for r in unique.values()])
     if batch:
         outcome.outcomes["written"] += len(batch)
     outcome.counts.update(r.dataset_id for r in unique.values())

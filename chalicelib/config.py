@@ -165,6 +165,9 @@ REQUEST_WORK_SECONDS = _float("REQUEST_WORK_SECONDS", 20.0)
 LIST_PAGE_SIZE = max(1, _int("LIST_PAGE_SIZE", 1000))
 #: Items a paged listing (``limit``) may read in one request before it answers short, with a cursor.
 LIST_MAX_READ = max(1, _int("LIST_MAX_READ", 20000))
+#: Index items a request over a whole dataset that cannot be paged may read (a bulk action's
+#: selection, a name's tasks, IceProd 2's task_stats); beyond it the request is refused (400).
+DATASET_READ_MAX = max(1, _int("DATASET_READ_MAX", 100_000))
 #: Bulk status changes beyond what a request can finish continue as a job, run every minute.
 JOBS_RATE_MINUTES = max(1, _int("JOBS_RATE_MINUTES", 1))
 JOB_WORK_SECONDS = _float("JOB_WORK_SECONDS", 240.0)

@@ -117,3 +117,20 @@ def test_check_text_finds_a_stored_lone_surrogate_wherever_it_is(api, create):
     found = list(integrity.invalid_text())
     assert found == [(Task.Meta.table_name, bad, "/note/x/1")]
     assert store.find_item(good) is not None
+
+
+def test_whole_dataset_requests_read_a_bounded_number_of_tasks(api, create, monkeypatch):
+    """A request that needs a whole dataset at once (it cannot be paged) reads at most
+    DATASET_READ_MAX index items, filtered ones included, and is refused before any write."""
+    from chalicelib import config
+
+    monkeypatch.setattr(config, "DATASET_READ_MAX", 3)
+    ids = [create(status="complete" if i else "failed", job_index=i, requirements={"memory": 1.0})
+           for i in range(4)]
+    assert api.get("/datasets/d1/task_stats").status_code == 400  # 3 complete, 4 read
+    response = api.patch("/datasets/d1/task_actions/bulk_requirements/generate", {"memory": 8.0})
+    assert response.status_code == 400 and "DATASET_READ_MAX" in response.data["error"]
+    assert {api.get(f"/tasks/{t}").data["requirements"]["memory"] for t in ids} == {1.0}
+    monkeypatch.setattr(config, "DATASET_READ_MAX", 4)
+    assert set(api.get("/datasets/d1/task_stats").data) == {"generate"}
+    assert api.patch("/datasets/d1/task_actions/bulk_requirements/generate", {"memory": 8.0}).status_code == 200

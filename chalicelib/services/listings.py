@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
-from chalicelib import db
+from chalicelib import config, db
 from chalicelib.errors import Invalid
 from chalicelib.models import Task
 from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, STATUSES, status_keys
@@ -115,12 +114,24 @@ def dataset_source(dataset_id: str, attributes: Any = None, filter_condition: Co
 
 
 def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Condition | None = None,
-                  **kwargs: Any) -> Iterator[dict[str, Any]]:
-    """Raw items of one dataset, from the dataset index."""
-    return db.query_all(
-        Task, dataset_id, index_name=Task.by_dataset.Meta.index_name,
-        attributes_to_get=attributes, filter_condition=filter_condition, **kwargs,
-    )
+                  **kwargs: Any) -> list[dict[str, Any]]:
+    """Raw items of one dataset, from the dataset index, for the requests that need all of them
+    at once. Their work is bounded: at most ``DATASET_READ_MAX`` index items read (filtered ones
+    count), else ``Invalid`` before anything is written."""
+    items: list[dict[str, Any]] = []
+    read, start = 0, None
+    while True:
+        page = db.query(Task, dataset_id, index_name=Task.by_dataset.Meta.index_name, attributes_to_get=attributes,
+                        filter_condition=filter_condition, exclusive_start_key=start,
+                        limit=config.DATASET_READ_MAX - read + 1, **kwargs)
+        items += page.get("Items", [])
+        read += page.get("ScannedCount", len(page.get("Items", [])))
+        if read > config.DATASET_READ_MAX:
+            raise Invalid(f"dataset {dataset_id} holds more than {config.DATASET_READ_MAX} tasks for one request "
+                          "of this kind (DATASET_READ_MAX)")
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
 
 
 def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None, job_index: int | None,

@@ -94,6 +94,18 @@ def test_bulk_actions_never_404_and_empty_lists_select_nothing(api):
     assert too_many.data == {"code": 400, "error": "Too many jobs specified (limit: 100k)"}
 
 
+@pytest.mark.parametrize("body", [{}, {"jobs": ["foo"]}])
+def test_a_bulk_selection_over_the_whole_dataset_is_bounded(api, monkeypatch, body):
+    from chalicelib import config
+
+    ids = [make(api, job_id="foo", job_index=i) for i in range(3)]
+    monkeypatch.setattr(config, "DATASET_READ_MAX", 2)
+    response = api.post("/datasets/d1/task_actions/bulk_suspend", body)
+    assert response.status_code == 400 and "DATASET_READ_MAX" in response.data["error"]
+    assert {stored(api, t)["status"] for t in ids} == {"idle"}  # refused before any write
+    assert api.post("/datasets/d1/task_actions/bulk_suspend", {"tasks": ids[:1]}).data == {}  # a list is no read
+
+
 def test_bulk_requirements_patch_overwrites_and_post_replaces(api):
     bar = make(api, name="bar")
     baz = make(api, job_index=1, name="baz", requirements={"gpu": 4, "os": ["foo", "bar"]})

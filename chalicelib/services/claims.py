@@ -39,10 +39,10 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib import codec, config, db, observability
+from chalicelib import config, db, observability
 from chalicelib.errors import NotFound
 from chalicelib.ids import new_id
-from chalicelib.services import leases, store
+from chalicelib.services import leases, matching, store
 from chalicelib.services.candidates import Candidate, CandidateCache, PriorityCursor, Refresh
 from chalicelib.services.store import Doc, attr, value
 
@@ -58,25 +58,9 @@ class ClaimStats:
     scanned: int = 0
 
 
-def _absent(path: Any) -> Condition:
-    return path.does_not_exist() | path.is_type("NULL")
-
-
-def _equal_or_listed(path: Any, val: Any) -> Condition:
-    return (path == value(val)) | (path.is_type("L") & path.contains(value(val)))
-
-
 def requirement_matches(key: str, offered: Any) -> Condition:
     """The condition that a task's requirement ``key`` fits the offered value (IceProd 2's rules)."""
-    path = attr("requirements", key)
-    if key == "gpu" and codec.is_number(offered) and offered > 0:
-        if offered < 1:
-            raise NotFound("no task matches")  # 1 <= gpu <= offer cannot hold
-        return path.is_type("N") & path.between(value(1), value(offered))
-    if codec.is_number(offered):
-        # The type test first: a stored string never fits a number (and moto would crash on it).
-        return _absent(path) | (path.is_type("N") & (path <= value(offered)))
-    return _absent(path) | _equal_or_listed(path, offered)
+    return matching.requirement_matches(key, offered, null_is_absent=True, nothing="no task matches")
 
 
 def match_condition(requirements: dict[str, Any], query_params: dict[str, Any]) -> Condition | None:
@@ -84,13 +68,10 @@ def match_condition(requirements: dict[str, Any], query_params: dict[str, Any]) 
     clauses = [requirement_matches(k, o) for k, o in requirements.items()]
     for key, val in query_params.items():
         if key == "requirements.site":
-            clauses.append(_equal_or_listed(attr("requirements", "site"), val))
+            clauses.append(matching.listed_or_equal(attr("requirements", "site"), val))
         else:
             clauses.append(attr(key) == value(val))
-    condition = None
-    for clause in clauses:
-        condition = clause if condition is None else condition & clause
-    return condition
+    return matching.all_of(clauses)
 
 
 #: Limit of a read bounded by the range key: it reads everything above its bound anyway, so a

@@ -34,7 +34,7 @@ from pynamodb.expressions.condition import Condition
 from chalicelib import codec, config, db, observability
 from chalicelib.errors import NotFound
 from chalicelib.ids import new_id
-from chalicelib.services import store
+from chalicelib.services import matching, store
 from chalicelib.services.candidates import PriorityCursor
 from chalicelib.services.store import Doc, attr, value
 
@@ -44,30 +44,19 @@ QUERY_PARAMS = ("dataset_id", "site", "instance_id", "priority", "requirements.s
 _IN_LIMIT = 100
 
 
-def _listed_or_equal(path: Any, val: Any) -> Condition:
-    return (path == value(val)) | (path.is_type("L") & path.contains(value(val)))
-
-
 def requirement_matches(key: str, offered: Any) -> Condition:
     """The condition that a task's requirement ``key`` fits the offered value (IceProd 3's rules)."""
-    path = attr("requirements", key)
-    if key == "gpu" and codec.is_number(offered) and offered > 0:
-        if offered < 1:
-            raise NotFound("Task not found")  # 1 <= gpu <= offer cannot hold
-        return path.is_type("N") & path.between(value(1), value(offered))
-    if codec.is_number(offered):
-        return path.does_not_exist() | (path.is_type("N") & (path <= value(offered)))
-    return path.does_not_exist() | _listed_or_equal(path, offered)
+    return matching.requirement_matches(key, offered, null_is_absent=False, nothing="Task not found")
 
 
 def _filter(key: str, val: Any) -> Condition:
     path = attr("requirements", "site") if key == "requirements.site" else attr(key)
-    return _listed_or_equal(path, val)
+    return matching.listed_or_equal(path, val)
 
 
 def match_condition(requirements: dict[str, Any], query_params: dict[str, Any]) -> Condition | None:
     """Every requirement and filter as one condition for the table's conditional write."""
-    return _all([requirement_matches(k, o) for k, o in requirements.items()]
+    return matching.all_of([requirement_matches(k, o) for k, o in requirements.items()]
                 + [_filter(k, v) for k, v in query_params.items()])
 
 
@@ -80,14 +69,7 @@ def _search_condition(requirements: dict[str, Any], query_params: dict[str, Any]
     clauses += [_filter(k, v) for k, v in query_params.items() if k != "priority"]
     for i in range(0, len(excluded), _IN_LIMIT):
         clauses.append(~attr("dataset_id").is_in(*[value(d) for d in excluded[i : i + _IN_LIMIT]]))
-    return _all(clauses)
-
-
-def _all(clauses: list[Condition]) -> Condition | None:
-    condition = None
-    for clause in clauses:
-        condition = clause if condition is None else condition & clause
-    return condition
+    return matching.all_of(clauses)
 
 
 def _passes(dataset_deprio: list[str]) -> list[list[str]]:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from chalice import Blueprint, Response
 
+from chalicelib import protocol
 from chalicelib import schema as s
 from chalicelib.auth import Access, readable
-from chalicelib.models.tasks import STATUSES
 from chalicelib.routes.endpoint import endpoint
 from chalicelib.services import datasets
 
@@ -64,7 +64,7 @@ def _page() -> tuple[str, str]:
     """
     style = (PAGE_DIR / "style.css").read_text()
     script = "\n".join((PAGE_DIR / name).read_text() for name in SCRIPTS)
-    settings = json.dumps({"statuses": list(STATUSES)}).replace("<", "\\u003c")
+    settings = json.dumps({"statuses": list(protocol.CURRENT.statuses)})  # this deployment's.replace("<", "\\u003c")
     html = ((PAGE_DIR / "index.html").read_text()
             .replace("/*STYLE*/", style).replace("/*SCRIPT*/", script).replace("/*SETTINGS*/", settings))
     policy = "; ".join([

@@ -22,7 +22,6 @@ from chalicelib.services import listings, store
 from chalicelib.services.store import attr, value
 
 DEFAULTS: dict[str, float | int] = {"cpu": 1, "memory": 1.0, "disk": 10.0, "time": 1.0}
-INT_KEYS = ("cpu", "gpu")
 NUMBER_KEYS = ("memory", "disk", "time")
 MAX_ATTEMPTS = 10
 

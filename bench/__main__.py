@@ -73,8 +73,9 @@ def _iceprod3(endpoint: str) -> None:
 
     from bench.common import FIGURES, Figure
 
-    run = subprocess.run([sys.executable, "-m", "bench.grid", endpoint], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    run = subprocess.run([sys.executable, "-m", "bench.grid", endpoint], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f"bench.grid failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}")
     for line in run.stdout.splitlines():
         if line.startswith("{"):
             FIGURES.append(Figure(**json.loads(line)))

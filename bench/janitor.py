@@ -13,7 +13,9 @@ from bench.common import Figure, task_item, write_items
 
 RUNNING = 100_000
 EXPIRED = 100
-NOW = 2_000_000_000
+#: The janitor's "now": a week back, so that the live leases other parts of ``make bench`` leave
+#: behind (claims made minutes ago) are not expired at it; only this bench's expired ones are.
+NOW = int(time.time()) - 7 * 86_400
 
 
 def _leased(expired: bool) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def run() -> None:
     start = time.perf_counter()
     janitor.reap(state)
     seconds = time.perf_counter() - start
-    Figure(f"janitor run, {RUNNING} processing, {EXPIRED} expired: index items read",
+    Figure(f"janitor run, {baseline} processing, {EXPIRED} expired: index items read",
            f"janitor.reap: Query each leases shard for _lease < now ({state.moved} reaped in {seconds:.2f} s)",
            state.read, "items", baseline, "every processing task: the status index, one pass").emit()
 

@@ -35,6 +35,21 @@ def test_the_page_needs_no_token_and_is_html(api):
     assert '{"statuses": ' + statuses + "}" in html
 
 
+def test_the_settings_can_never_close_their_script_element(api, monkeypatch):
+    from dataclasses import replace
+
+    from chalicelib import protocol
+    from chalicelib.routes import status
+
+    monkeypatch.setattr(protocol, "CURRENT", replace(protocol.CURRENT, statuses=("</script><b>x",)))
+    status._page.cache_clear()
+    try:
+        html = page(api).body.decode()
+    finally:
+        status._page.cache_clear()
+    assert "</script><b>x" not in html and '"\\u003c/script>\\u003cb>x"' in html
+
+
 def test_the_pages_policy_allows_exactly_its_inlined_script_and_style(api):
     response = page(api)
     html = response.body.decode()

@@ -64,7 +64,8 @@ def _page() -> tuple[str, str]:
     """
     style = (PAGE_DIR / "style.css").read_text()
     script = "\n".join((PAGE_DIR / name).read_text() for name in SCRIPTS)
-    settings = json.dumps({"statuses": list(protocol.CURRENT.statuses)})  # this deployment's.replace("<", "\\u003c")
+    # This deployment's statuses; "<" escaped so the JSON can never close its <script> element.
+    settings = json.dumps({"statuses": list(protocol.CURRENT.statuses)}).replace("<", "\\u003c")
     html = ((PAGE_DIR / "index.html").read_text()
             .replace("/*STYLE*/", style).replace("/*SCRIPT*/", script).replace("/*SETTINGS*/", settings))
     policy = "; ".join([

@@ -272,3 +272,29 @@ def test_claim_is_generic_over_status_match_and_actions(api, create):
     match = service.match_condition({}, {"dataset_id": "d1"})
     task = service.claim("waiting", match, lambda task_id: store.set_status("queued", task_id), "queue d1")
     assert task["task_id"] == wanted and task["status"] == "queued"
+
+
+def test_a_read_sent_before_a_claim_settled_never_offers_its_task_again_but_a_later_one_does():
+    """A read that was on its way while a claim's write settled may show the task as it was: it
+    must not offer it again (a wasted write each time on AWS). A read sent after the write
+    settled that still shows the task means it was queued again: it is offered at once."""
+    import time
+    from decimal import Decimal
+
+    from chalicelib.services.candidates import EVERYTHING, CandidateCache, Refresh
+
+    cache, key, deadline = CandidateCache(), "offer", time.monotonic() + 5
+    first = cache.next(key, time.monotonic(), deadline)
+    assert isinstance(first, Refresh)
+    cache.refreshed(key, first, [(Decimal(5), "a"), (Decimal(1), "b")], EVERYTHING, False)
+    taken = cache.next(key, first.sent, deadline)
+    assert taken == (Decimal(5), "a")
+    on_its_way = cache.next(key, time.monotonic(), deadline)  # a later claim's check of the head
+    assert isinstance(on_its_way, Refresh) and on_its_way.above == Decimal(1)
+    cache.settled(key, taken)  # the claim of "a" succeeded while that read was out
+    cache.refreshed(key, on_its_way, [(Decimal(5), "a")], EVERYTHING, False)  # it still shows "a"
+    assert cache.next(key, on_its_way.sent, deadline) == (Decimal(1), "b")
+    later = cache.next(key, time.monotonic(), deadline)  # sent after "a" settled
+    assert isinstance(later, Refresh)
+    cache.refreshed(key, later, [(Decimal(5), "a")], EVERYTHING, False)  # "a" was queued again
+    assert cache.next(key, later.sent, deadline) == (Decimal(5), "a")

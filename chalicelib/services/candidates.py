@@ -161,7 +161,8 @@ class _Offer:
 
     created: float
     candidates: list[Candidate] = field(default_factory=list)  # best first
-    taken: set[str] = field(default_factory=set)  # handed to claims whose write is in flight
+    #: Handed to claims: None while the write is in flight, then when it settled (monotonic).
+    taken: dict[str, float | None] = field(default_factory=dict)
     claiming: dict[str, Decimal] = field(default_factory=dict)  # handed out, write not settled yet
     read_at: float = float("-inf")  # when the last read was sent
     covered: Decimal = NOTHING  # as of read_at, every match above this is cached or taken
@@ -246,7 +247,7 @@ class CandidateCache:
         (None: from the top, when nothing is cached or the left-overs are too old)."""
         if time.monotonic() - offer.created > config.CLAIM_CACHE_SECONDS:
             # Forget what the old reads covered too: it is no longer cached.
-            offer.created, offer.candidates, offer.taken = time.monotonic(), [], set()
+            offer.created, offer.candidates, offer.taken = time.monotonic(), [], {}
             offer.read_at, offer.covered, offer.gave_up = float("-inf"), NOTHING, False
         if not offer.candidates:
             return None
@@ -256,7 +257,7 @@ class CandidateCache:
         top = offer.candidates[0][0]
         equal = next((i for i, c in enumerate(offer.candidates) if c[0] != top), len(offer.candidates))
         candidate = offer.candidates.pop(random.randrange(equal) if config.CLAIM_SPREAD else 0)
-        offer.taken.add(candidate[1])
+        offer.taken[candidate[1]] = None
         offer.claiming[candidate[1]] = candidate[0]
         return candidate
 
@@ -267,7 +268,8 @@ class CandidateCache:
         with self._cond:
             offer = self._offer(key)
             self._ended(offer, read)
-            fresh = [c for c in found if c[1] not in offer.taken]
+            fresh = [c for c in found if not self._hidden(offer, c[1], read.sent)]
+            self._forget_settled(offer, read.sent)
             if read.sent < offer.read_at:
                 cached = {c[1] for c in offer.candidates}
                 fresh = [c for c in fresh if c[1] not in cached]
@@ -291,15 +293,34 @@ class CandidateCache:
         if read.sent in offer.reading:
             offer.reading.remove(read.sent)
 
+    @staticmethod
+    def _hidden(offer: _Offer, task_id: str, sent: float) -> bool:
+        """Whether a read sent at ``sent`` may show ``task_id`` in the state before its claim: the
+        claim's write is in flight, or settled after the read was sent. A read sent after it
+        settled is trusted: if it shows the task, the task was queued again (a reset, the
+        janitor) and must be offered at once."""
+        if task_id not in offer.taken:
+            return False
+        settled = offer.taken[task_id]
+        return settled is None or sent < settled
+
+    @staticmethod
+    def _forget_settled(offer: _Offer, sent: float) -> None:
+        """Drop the settled claims no read in flight (nor this one, sent at ``sent``) predates."""
+        oldest = min([sent, *offer.reading])
+        for task_id in [t for t, at in offer.taken.items() if at is not None and at < oldest]:
+            del offer.taken[task_id]
+
     def settled(self, key: str, candidate: Candidate) -> None:
         """A claim's write on ``candidate`` succeeded or lost its condition: the task is no longer a
-        candidate, but the same task may be queued again (a reset, the janitor), and a read that
-        shows it then must be able to offer it: it leaves ``taken`` (a read that still shows the
-        old state costs one refused conditional write, never a missed task)."""
+        candidate. Reads sent before this moment may still show it as it was and do not offer it;
+        later ones do (:meth:`_hidden`). On AWS a GSI lags its table by a fraction of a second, so
+        a read sent within that lag may still offer it: one refused conditional write each."""
         with self._cond:
             offer = self._offer(key)
             offer.claiming.pop(candidate[1], None)
-            offer.taken.discard(candidate[1])
+            if candidate[1] in offer.taken:
+                offer.taken[candidate[1]] = time.monotonic()
             self._cond.notify_all()
 
     def give_back(self, key: str, candidate: Candidate) -> None:
@@ -308,7 +329,7 @@ class CandidateCache:
         with self._cond:
             offer = self._offer(key)
             offer.claiming.pop(candidate[1], None)
-            offer.taken.discard(candidate[1])
+            offer.taken.pop(candidate[1], None)
             offer.candidates = sorted([*offer.candidates, candidate], key=lambda c: c[0], reverse=True)
             self._cond.notify_all()
 

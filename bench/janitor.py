@@ -43,7 +43,8 @@ def _status_index_reads() -> int:
             read += page.get("ScannedCount", 0)
             start = page.get("LastEvaluatedKey")
             if not start:
-                return read
+                break
+    return read
 
 
 def run() -> None:

@@ -181,9 +181,13 @@ def test_the_api_role_cannot_write_counts():
 
 
 def test_the_janitor_role_allows_what_a_run_does_and_nothing_unused(api, create, recorded, monkeypatch):
-    """A run that reaps, retries and reads a debug flag (IceProd 2), and sweeps with the opt-in
-    cap and its cursor (IceProd 3's path, called directly)."""
-    from chalicelib.services import janitor, leases
+    """A run through its handler on unmarked tables (it checks and claims the protocol marker; a
+    protocol 3 janitor's check also looks for tasks) that reaps, retries and reads a debug flag
+    (IceProd 2), and sweeps with the opt-in cap and its cursor (IceProd 3's path, called directly)."""
+    from chalicelib.events import handlers
+    from chalicelib.services import janitor, leases, protocol_marker
+    from devserver.background import scheduled_event
+    from tests.protocol3.stored import mark
 
     task_id = create(status="queued")
     api.post("/task_actions/process", {})
@@ -192,8 +196,11 @@ def test_the_janitor_role_allows_what_a_run_does_and_nothing_unused(api, create,
     monkeypatch.setattr(leases, "clock", lambda: 4_000_000_000)
     monkeypatch.setattr(config, "MAX_FAILURES_PROTOCOL3", 1)
     monkeypatch.setattr(config, "JANITOR_SWEEP_ITEMS", 1)
+    monkeypatch.setattr(config, "JANITOR_SCHEDULE", True)
+    mark(None)
     recorded.calls.clear()
-    assert janitor.run()["LeasesExpired"] == 1 and task_id
+    assert protocol_marker.decide("3") is not None  # IceProd 2 data: a protocol 3 janitor refuses
+    assert handlers.run_janitor(scheduled_event(), None)["LeasesExpired"] == 1 and task_id
     for _ in range(4):  # three waiting tasks, one a sweep: the last sweep drops its cursor
         janitor.cap_waiting(janitor.Run(now=0))
     statements = _role_statements("JanitorRole")

@@ -117,7 +117,8 @@ def dataset_items(dataset_id: str, attributes: Any = None, filter_condition: Con
                   **kwargs: Any) -> list[dict[str, Any]]:
     """Raw items of one dataset, from the dataset index, for the requests that need all of them
     at once. Their work is bounded: at most ``DATASET_READ_MAX`` index items read (filtered ones
-    count), else ``Invalid`` before anything is written."""
+    count), else ``Invalid`` before anything is written. ``kwargs`` are Query arguments other
+    than ``limit`` (the bound sets it)."""
     items: list[dict[str, Any]] = []
     read, start = 0, None
     while True:

@@ -95,8 +95,9 @@ def _merged(task_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], Conditi
     """``body`` with its dotted keys merged into the fields they name, as read now, and the
     condition that those fields are still what was read."""
     tops = store.top_keys(k for k in body if "." in k)
-    if INTERNAL.intersection(tops):  # the route schema refuses them first; never write ours
-        raise Invalid(f"keys {sorted(INTERNAL.intersection(tops))} cannot be changed")
+    ours = set(tops) & (INTERNAL | {"task_id", "_id"})
+    if ours:  # the route schema refuses them first; never write inside ours
+        raise Invalid(f"keys {sorted(ours)} cannot be changed")
     current = store.document(store.get_item(task_id, store.projection(tops)))
     fields = {k: v for k, v in body.items() if "." not in k}
     guard = store.exists()

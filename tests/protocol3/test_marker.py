@@ -69,6 +69,12 @@ def test_both_protocols_refuse_tables_being_converted(api, monkeypatch):
     protocol_marker.forget()
     monkeypatch.setattr(protocol, "CURRENT", protocol.ICEPROD2)
     assert "being converted" in api.get("/openapi.json").data["error"]
+    # A protocol 2 janitor still scheduled during the conversion does nothing either.
+    from chalicelib.events import handlers
+    from devserver.background import scheduled_event
+
+    monkeypatch.setattr(config, "JANITOR_SCHEDULE", True)
+    assert "being converted" in handlers.run_janitor(scheduled_event(), None)["refused"]
 
 
 def test_a_refusal_is_checked_again_after_a_while(api, monkeypatch):

@@ -209,3 +209,17 @@ def test_bulk_status_refusals_in_order(api, status, body, message):
 def test_bulk_status_of_unknown_tasks_is_404(api):
     assert api.post("/task_actions/bulk_status/waiting", {"tasks": ["c" * 32]}).data == {
         "code": 404, "error": "Tasks not found"}
+
+
+@pytest.mark.parametrize("key", ["_lease.x", "_p3.x", "task_id.x", "_id.x"])
+def test_the_service_itself_never_writes_inside_our_attributes(api, key):
+    """Behind the route schema: a dotted path into an internal attribute, ``task_id`` or ``_id``
+    is refused by the service too, and nothing is written."""
+    from chalicelib.errors import Invalid
+    from chalicelib.services import tasks
+
+    a = make(api)
+    before = raw(a)
+    with pytest.raises(Invalid, match="cannot be changed"):
+        tasks.patch_task(a, {key: 1}, dotted=True, stamp_status=False)
+    assert raw(a) == before

@@ -259,10 +259,24 @@ def test_iceprod3_collections_are_skipped_and_named(api, tmp_path: Path, capsys)
     dump.mkdir(parents=True)
     write_export(dump / "tasks.bson", [mongo_task(1)], "bson")
     write_export(dump / "task_stats.bson", [{"_id": ObjectId(), "task_id": mongo_task(1)["task_id"]}], "bson")
+    write_export(dump / "attr_auths.bson", [{"_id": ObjectId(), "dataset_id": DATASET}], "bson")
     (dump / "tasks.metadata.json").write_text("{}")
     state = run_import(tmp_path, tmp_path / "dump")
     assert [Path(n).name for n in state.sources] == ["tasks.bson"]
-    assert "task_stats is IceProd 3 data; this importer reads IceProd 2 exports only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    for name in ("task_stats", "attr_auths"):
+        assert f"{name} is IceProd 3 data: import it with --protocol 3" in err
+
+
+def test_iceprod3_data_is_not_imported_by_a_protocol_2_process(tables, tmp_path: Path) -> None:
+    from iceprod_ops.importer.run import Options, TargetRefused, import_all
+    from iceprod_ops.importer.sources import parse_sources
+
+    source = write_export(tmp_path / "tasks.json", [mongo_task(1)], "relaxed")
+    options = Options(tmp_path / "checkpoint.json", tmp_path / "rejects.jsonl", protocol="3")
+    with pytest.raises(TargetRefused, match="this process builds IceProd 2's items"):
+        import_all(parse_sources([str(source)]), options)
+    assert stored_tasks() == {}
 
 
 class Killed(BaseException):

@@ -90,10 +90,22 @@ def _unique(values: Iterable[str]) -> list[str]:
 def put_record(dataset_id: str, record: Record) -> Record:
     """Store (replace) a dataset's record; this process uses it at once."""
     stored = {name: _unique(record.get(name, [])) for name in FIELDS}
-    db.put_item(Bookkeeping, *bookkeeping.dataset_access(dataset_id),
-                attributes={name: codec.encode(value) for name, value in stored.items()})
+    db.put_item(Bookkeeping, *bookkeeping.dataset_access(dataset_id), attributes=_attributes(stored))
     CACHE.put({dataset_id: stored})
     return stored
+
+
+def record_item(dataset_id: str, record: Record) -> dict[str, Any]:
+    """A record's whole item as it is stored, for batched writes (the MongoDB importer writes
+    IceProd's ``attr_auths`` records through this, as they are)."""
+    pk, sk = bookkeeping.dataset_access(dataset_id)
+    return {"pk": {"S": pk}, "sk": {"S": sk}, **_attributes(record)}
+
+
+def _attributes(record: Record) -> dict[str, Any]:
+    """The lists the record has, unchecked; a list it lacks stays missing (IceProd answers "role
+    not found" for a missing ``<right>_groups``)."""
+    return {name: codec.encode(record[name]) for name in FIELDS if name in record}
 
 
 def stored_record(dataset_id: str) -> Record | None:

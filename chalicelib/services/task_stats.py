@@ -43,10 +43,14 @@ def add(task_id: str, body: dict[str, Any]) -> str:
     stats = {k: v for k, v in body.items() if k != "dataset_id"}
     record = {"task_stat_id": task_stat_id, "task_id": task_id, "dataset_id": body["dataset_id"],
               "create_date": ICEPROD3.now(), "stats": stats}
-    key = stat_key(task_id, task_stat_id)
-    item = {**codec.encode_item(record), "stat_key": {"S": key}}
-    db.put_item(TaskStat, body["dataset_id"], key, attributes=item)
+    db.put_item(TaskStat, body["dataset_id"], stat_key(task_id, task_stat_id), attributes=stat_item(record))
     return task_stat_id
+
+
+def stat_item(record: Record) -> dict[str, Any]:
+    """A record's stored item: the codec's encoding plus its range key. ``POST`` and the MongoDB
+    importer (``iceprod_ops``) both store through this, so an imported stat reads as a posted one."""
+    return {**codec.encode_item(record), "stat_key": {"S": stat_key(record["task_id"], record["task_stat_id"])}}
 
 
 def _record(item: dict[str, Any]) -> Record:

@@ -29,7 +29,8 @@ class Progress:
     done: int = 0
     complete: bool = False
     outcomes: Counter = field(default_factory=Counter)
-    #: Accepted records per "dataset_id|status" (tasks) or "dataset_id" (files).
+    #: Accepted records per "dataset_id|status" (tasks), "dataset_id|(task stats)",
+    #: "dataset_id|(access)" or "dataset_id" (files).
     counts: Counter = field(default_factory=Counter)
 
 

@@ -19,10 +19,11 @@ from typing import Any
 
 from bson import json_util
 
+from chalicelib import protocol as served
 from chalicelib.errors import Invalid
 from chalicelib.services import protocol_marker
 from iceprod_ops.importer.checkpoint import Checkpoint, Progress
-from iceprod_ops.importer.convert import NOT_YET, PROTOCOLS, Protocol
+from iceprod_ops.importer.convert import PROTOCOLS, Protocol
 from iceprod_ops.importer.sources import BadRecord, Source, SourceError, records
 from iceprod_ops.importer.writer import BATCH, STORERS, Entry, Outcome
 from iceprod_ops.progress import meter
@@ -31,7 +32,8 @@ SAVE_EVERY_SECONDS = 1.0
 
 
 class TargetRefused(Exception):
-    """The target tables hold another protocol's data (or are being converted)."""
+    """The target tables hold another protocol's data (or are being converted), or this
+    process builds another protocol's items."""
 
 
 @dataclass
@@ -103,7 +105,7 @@ def importable(sources: list[Source], protocol: Protocol) -> list[Source]:
         if source.collection in protocol.collections:
             chosen.append(source)
         else:
-            why = NOT_YET.get(source.collection, f"not a collection {protocol.name} imports")
+            why = protocol.not_read.get(source.collection, f"not a collection {protocol.name} imports")
             print(f"skipped {source.path}: {why}", file=sys.stderr)
     if not chosen:
         raise SourceError(f"nothing to import: {protocol.name} imports {', '.join(protocol.collections)}")
@@ -114,9 +116,14 @@ def import_all(sources: list[Source], options: Options) -> Checkpoint:
     """Import every source, resuming from the checkpoint; the final checkpoint (tallies).
 
     The tables must be (or become) the imported protocol's: IceProd 2 data written into tables
-    a protocol 3 deployment serves would be read with the other state machine.
+    a protocol 3 deployment serves would be read with the other state machine. The process must
+    serve that protocol too, since items are built by the service's code under its rules
+    (``iceprod-tasks import --protocol`` sets ``ICEPROD_API_VERSION`` before that code loads).
     """
     protocol = PROTOCOLS[options.protocol]
+    if served.CURRENT.version != options.protocol:
+        raise TargetRefused(f"this process builds IceProd {served.CURRENT.version}'s items: import "
+                            f"{protocol.name} data with ICEPROD_API_VERSION={options.protocol}")
     refused = protocol_marker.decide(options.protocol)
     if refused is not None:
         raise TargetRefused(refused)

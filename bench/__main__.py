@@ -125,6 +125,9 @@ def main() -> None:
         tables = {k: os.environ[k] for k in ("TASKS_TABLE", "FILES_TABLE", "COUNTERS_TABLE")}
         if sys.argv[1:] == ["claims"]:
             return _claims_only(engine, tables)
+        # First, on a fresh engine: after the 100,000-task seeds below DynamoDB Local's answers to
+        # its seeding timed out (2026-12-04).
+        _iceprod3(engine.url)
         counts.seed_datasets()
         with tempfile.TemporaryDirectory() as tmp:
             server = LiveServer("ddblocal", tmp, **tables)
@@ -152,7 +155,6 @@ def main() -> None:
             finally:
                 naive.stop()
             janitor.run()  # last: it adds 100,000 processing tasks to the table
-        _iceprod3(engine.url)
         _write_report(_machine(str(dynamodb_local_dir())), time.perf_counter() - started)
     finally:
         engine.stop()

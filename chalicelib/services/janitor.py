@@ -31,6 +31,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,23 +86,28 @@ def run() -> dict[str, int]:
 
 # --- reap ----------------------------------------------------------------------------------
 
-def reap(state: Run) -> None:
-    """Take back every claim whose lease passed before ``state.now`` (within the run's bounds)."""
-    for shard in lease_keys():
+def _each(state: Run, keys: list[str], handle: Callable[[Run, dict[str, Any]], None], **query: Any) -> None:
+    """Hand every item of these index partitions to ``handle``, a page at a time, while the run's
+    bounds last (each item read counts)."""
+    for key in keys:
         start = None
         while state.left():
-            page = db.query(Task, shard, index_name=Task.by_lease.Meta.index_name,
-                            range_key_condition=attr(LEASE) < value(state.now), limit=PAGE,
-                            exclusive_start_key=start)
+            page = db.query(Task, key, limit=PAGE, exclusive_start_key=start, **query)
             items = page.get("Items", [])
             state.read += len(items)
             for item in items:
                 if not state.left():
                     return
-                _reap_one(state, item)
+                handle(state, item)
             start = page.get("LastEvaluatedKey")
             if not start:
                 break
+
+
+def reap(state: Run) -> None:
+    """Take back every claim whose lease passed before ``state.now`` (within the run's bounds)."""
+    _each(state, lease_keys(), _reap_one, index_name=Task.by_lease.Meta.index_name,
+          range_key_condition=attr(LEASE) < value(state.now))
 
 
 def _reap_one(state: Run, item: dict[str, Any]) -> None:
@@ -130,20 +136,7 @@ def _reap_one(state: Run, item: dict[str, Any]) -> None:
 
 def retry_resets(state: Run) -> None:
     """Move every ``reset`` task on (within the run's bounds)."""
-    for key in status_keys("reset"):
-        start = None
-        while state.left():
-            page = db.query(Task, key, index_name=Task.by_status.Meta.index_name, limit=PAGE,
-                            exclusive_start_key=start)
-            items = page.get("Items", [])
-            state.read += len(items)
-            for item in items:
-                if not state.left():
-                    return
-                _retry_one(state, item)
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                break
+    _each(state, status_keys("reset"), _retry_one, index_name=Task.by_status.Meta.index_name)
 
 
 def _retry_one(state: Run, item: dict[str, Any]) -> None:

@@ -24,9 +24,10 @@ from iceprod_ops.client import Exit
 DATASET = uuid.uuid4().hex
 
 
-def mongo_task(index: int, status: str = "complete", dataset_id: str = DATASET, **extra: Any) -> dict[str, Any]:
-    """A task document as IceProd 2 keeps it in MongoDB, with every BSON type its data holds."""
-    doc = {
+def task_identity(index: int, dataset_id: str) -> dict[str, Any]:
+    """The keys that place task ``index`` in its dataset and job, as both IceProd generations
+    store them: a document of three-task jobs, each task after the first depending on the last."""
+    return {
         "_id": ObjectId(),
         "task_id": uuid.UUID(int=index + 1).hex,
         "dataset_id": dataset_id,
@@ -35,6 +36,13 @@ def mongo_task(index: int, status: str = "complete", dataset_id: str = DATASET, 
         "job_index": index,
         "name": ("generate", "filter", "level2")[index % 3],
         "depends": [uuid.UUID(int=index).hex] if index % 3 else [],
+    }
+
+
+def mongo_task(index: int, status: str = "complete", dataset_id: str = DATASET, **extra: Any) -> dict[str, Any]:
+    """A task document as IceProd 2 keeps it in MongoDB, with every BSON type its data holds."""
+    doc = {
+        **task_identity(index, dataset_id),
         "requirements": {"cpu": 1, "gpu": 0, "memory": 2.0, "disk": 10.5, "time": 1.0, "os": ["RHEL_7_x86_64"]},
         "status": status,
         "status_changed": "2021-05-04T10:11:12.123456",

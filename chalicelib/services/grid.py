@@ -57,7 +57,7 @@ def _filter(key: str, val: Any) -> Condition:
 def match_condition(requirements: dict[str, Any], query_params: dict[str, Any]) -> Condition | None:
     """Every requirement and filter as one condition for the table's conditional write."""
     return matching.all_of([requirement_matches(k, o) for k, o in requirements.items()]
-                + [_filter(k, v) for k, v in query_params.items()])
+                           + [_filter(k, v) for k, v in query_params.items()])
 
 
 def _search_condition(requirements: dict[str, Any], query_params: dict[str, Any],

@@ -23,7 +23,7 @@ from chalicelib.models import Task
 from chalicelib.protocol import ICEPROD3
 from iceprod_ops.client import Exit
 from tests.protocol3.test_auth import ICECUBE, ip3, read, refused, write
-from tests.test_importer import progress_of, rejects, stored_tasks, write_export
+from tests.test_importer import progress_of, rejects, stored_tasks, task_identity, write_export
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 DATASET = uuid.uuid4().hex
@@ -36,14 +36,7 @@ def mongo_task(index: int, status: str = "complete", dataset_id: str = DATASET, 
     """A task document as IceProd 3 keeps it (its POST's keys and server fields, ``instance_id``)."""
     claimed = status in ("queued", "processing")
     doc = {
-        "_id": ObjectId(),
-        "task_id": uuid.UUID(int=index + 1).hex,
-        "dataset_id": dataset_id,
-        "job_id": uuid.UUID(int=10_000 + index).hex,
-        "task_index": index % 3,
-        "job_index": index,
-        "name": ("generate", "filter", "level2")[index % 3],
-        "depends": [uuid.UUID(int=index).hex] if index % 3 else [],
+        **task_identity(index, dataset_id),
         "requirements": {"cpu": 1, "gpu": 0, "memory": 2.0, "disk": 10.5, "time": 1.0},
         "status": status,
         "status_changed": "2026-08-11T19:12:38.000000",

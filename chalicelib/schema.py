@@ -44,15 +44,6 @@ _SUBSCHEMAS = ("items", "propertyNames", "not")
 _SUBSCHEMA_LISTS = ("anyOf", "allOf")
 
 
-def _is_type(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {"string": str, "boolean": bool, "object": dict, "array": list,
-                              "null": type(None)}[kind])
-
-
 def verify(schema: Schema, where: str = "schema") -> None:
     """Refuse (at registration) a schema that uses a keyword the checker does not implement."""
     unknown = set(schema) - KEYWORDS
@@ -73,6 +64,19 @@ def verify(schema: Schema, where: str = "schema") -> None:
         raise ValueError(f"{where}: unknown x-parse {schema['x-parse']!r}")
 
 
+#: A compiled schema: ``(value, where, key)`` raises ``Invalid`` at the first failure. ``where``
+#: None is the fast pass, which builds no place names (see :func:`check`).
+Checker = Callable[[Any, "str | None", "str | None"], None]
+_Step = Callable[[Any, "str | None"], None]
+_TYPES: dict[str, tuple[type, ...]] = {"integer": (int,), "number": (int, float), "string": (str,),
+                                       "boolean": (bool,), "object": (dict,), "array": (list,),
+                                       "null": (type(None),)}
+#: Compiled schemas by identity; each entry keeps its schema alive, so an id is never reused
+#: while it is cached. Schemas are constants: one built per call (a literal) is compiled anew.
+_COMPILED: dict[int, tuple[Schema, Checker]] = {}
+_MAX_COMPILED = 4096
+
+
 def _fail(schema: Schema, keyword: str, message: str, **details: Any) -> Invalid:
     """The failure of ``keyword``: the schema's own message for it when it has one."""
     custom = schema.get("errorMessage")
@@ -83,104 +87,221 @@ def _fail(schema: Schema, keyword: str, message: str, **details: Any) -> Invalid
 
 def check(schema: Schema, value: Any, where: str = "body", key: str | None = None) -> None:
     """``Invalid`` naming the first place where ``value`` (the member ``key`` of an object, if
-    it is one) breaks ``schema``."""
+    it is one) breaks ``schema``.
+
+    The value is first checked without naming places (no text is built for the members that
+    pass, which is most of the cost on a large task); only a failure is checked again to name
+    its place. The checks are pure, so the second pass fails at the same place.
+    """
+    run = _checker(schema)
     try:
-        _check(schema, value, where)
+        run(value, None, key)
     except Invalid:
-        if isinstance(schema.get("errorMessage"), str):
-            raise Invalid(schema["errorMessage"].format(value=value, key=key)) from None
+        run(value, where, key)
         raise
 
 
-def _check(schema: Schema, value: Any, where: str) -> None:
-    for sub in schema.get("allOf", ()):
-        check(sub, value, where)
-    if "anyOf" in schema and not _any_of(schema["anyOf"], value, where):
-        raise _fail(schema, "anyOf", f"{where} has none of the allowed forms", value=value)
-    if "not" in schema and _any_of([schema["not"]], value, where):
-        raise _fail(schema, "not", f"{where} has a form that is not allowed", value=value)
-    kinds = schema.get("type")
-    if kinds is not None:
-        kinds = [kinds] if isinstance(kinds, str) else kinds
-        if not any(_is_type(value, k) for k in kinds):
+def _checker(schema: Schema) -> Checker:
+    cached = _COMPILED.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    if len(_COMPILED) >= _MAX_COMPILED:
+        _COMPILED.clear()
+    run = _compile(schema)
+    _COMPILED[id(schema)] = (schema, run)
+    return run
+
+
+def _nothing(value: Any, where: str | None, key: str | None) -> None:
+    """The check of a schema without keywords: any value."""
+
+
+def _compile(schema: Schema) -> Checker:
+    """The schema's checks as closures, in the order the module docstring gives."""
+    steps = [step for step in (*map(_nested, schema.get("allOf", ())), _any_of(schema), _not(schema),
+                               _type(schema), _enum(schema), _by_kind(schema)) if step is not None]
+    custom = schema.get("errorMessage")
+    if isinstance(custom, str):
+        def replaced(value: Any, where: str | None, key: str | None) -> None:
+            try:
+                for step in steps:
+                    step(value, where)
+            except Invalid:
+                raise Invalid(custom.format(value=value, key=key)) from None
+        return replaced
+    if not steps:
+        return _nothing
+
+    def run(value: Any, where: str | None, key: str | None) -> None:
+        for step in steps:
+            step(value, where)
+    return run
+
+
+def _nested(sub: Schema) -> _Step:
+    run = _checker(sub)
+    return lambda value, where: run(value, where, None)
+
+
+def _passes(run: Checker, value: Any, where: str | None) -> bool:
+    try:
+        run(value, where, None)
+    except Invalid:
+        return False
+    return True
+
+
+def _any_of(schema: Schema) -> _Step | None:
+    if "anyOf" not in schema:
+        return None
+    options = [_checker(option) for option in schema["anyOf"]]
+
+    def any_of(value: Any, where: str | None) -> None:
+        if not any(_passes(option, value, where) for option in options):
+            raise _fail(schema, "anyOf", f"{where} has none of the allowed forms", value=value)
+    return any_of
+
+
+def _not(schema: Schema) -> _Step | None:
+    if "not" not in schema:
+        return None
+    forbidden = _checker(schema["not"])
+
+    def not_(value: Any, where: str | None) -> None:
+        if _passes(forbidden, value, where):
+            raise _fail(schema, "not", f"{where} has a form that is not allowed", value=value)
+    return not_
+
+
+def _type(schema: Schema) -> _Step | None:
+    """A bool is not a number and ``1.0`` is not an integer."""
+    if "type" not in schema:
+        return None
+    kinds = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+    allowed = tuple(t for kind in kinds for t in _TYPES[kind])
+    bools = "boolean" in kinds
+
+    def type_(value: Any, where: str | None) -> None:
+        if not isinstance(value, allowed) or (not bools and isinstance(value, bool)):
             raise _fail(schema, "type", f"{where} must be of type {' or '.join(kinds)}", value=value)
-    if "enum" in schema and value not in schema["enum"]:
-        raise _fail(schema, "enum", f"{where} must be one of {', '.join(map(str, schema['enum']))}", value=value)
-    if isinstance(value, str):
-        _check_string(schema, value, where)
-    elif _is_type(value, "number"):
-        _check_number(schema, value, where)
-    elif isinstance(value, list):
-        _check_array(schema, value, where)
-    elif isinstance(value, dict):
-        _check_object(schema, value, where)
+    return type_
 
 
-def _any_of(options: list[Schema], value: Any, where: str) -> bool:
-    for option in options:
-        try:
-            check(option, value, where)
-        except Invalid:
-            continue
-        return True
-    return False
+def _enum(schema: Schema) -> _Step | None:
+    if "enum" not in schema:
+        return None
+    allowed = schema["enum"]
+
+    def enum(value: Any, where: str | None) -> None:
+        if value not in allowed:
+            raise _fail(schema, "enum", f"{where} must be one of {', '.join(map(str, allowed))}", value=value)
+    return enum
+
+
+def _by_kind(schema: Schema) -> _Step | None:
+    """The keywords of the value's kind (those of the other kinds do not apply to it)."""
+    string, number, array, obj = _string(schema), _number(schema), _array(schema), _object(schema)
+    if string is None and number is None and array is None and obj is None:
+        return None
+
+    def by_kind(value: Any, where: str | None) -> None:
+        if isinstance(value, str):
+            if string is not None:
+                string(value, where)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if number is not None:
+                number(value, where)
+        elif isinstance(value, list):
+            if array is not None:
+                array(value, where)
+        elif isinstance(value, dict) and obj is not None:
+            obj(value, where)
+    return by_kind
 
 
 def _bounds(low: int, high: int | None, unit: str) -> str:
     return f"at least {low} {unit}" if high is None else f"{low} to {high} {unit}"
 
 
-def _check_string(schema: Schema, value: str, where: str) -> None:
-    low, high = schema.get("minLength", 0), schema.get("maxLength")
-    if len(value) < low or (high is not None and len(value) > high):
-        raise _fail(schema, "maxLength" if len(value) >= low else "minLength",
-                    f"{where} must hold {_bounds(low, high, 'characters')}", value=value)
-    if "maxBytes" in schema and len(value.encode("utf-8", "surrogatepass")) > schema["maxBytes"]:
-        raise _fail(schema, "maxBytes", f"{where} must be at most {schema['maxBytes']} bytes in UTF-8", value=value)
-    if "pattern" in schema and not re.search(schema["pattern"], value):
-        raise _fail(schema, "pattern", f"{where} is not of the expected form", value=value)
+def _string(schema: Schema) -> _Step | None:
+    if not {"minLength", "maxLength", "maxBytes", "pattern"} & schema.keys():
+        return None
+    low, high, most = schema.get("minLength", 0), schema.get("maxLength"), schema.get("maxBytes")
+    search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+
+    def string(value: str, where: str | None) -> None:
+        if len(value) < low or (high is not None and len(value) > high):
+            raise _fail(schema, "maxLength" if len(value) >= low else "minLength",
+                        f"{where} must hold {_bounds(low, high, 'characters')}", value=value)
+        if most is not None and len(value.encode("utf-8", "surrogatepass")) > most:
+            raise _fail(schema, "maxBytes", f"{where} must be at most {most} bytes in UTF-8", value=value)
+        if search is not None and not search(value):
+            raise _fail(schema, "pattern", f"{where} is not of the expected form", value=value)
+    return string
 
 
-def _check_number(schema: Schema, value: float, where: str) -> None:
-    if "minimum" in schema and value < schema["minimum"]:
-        raise _fail(schema, "minimum", f"{where} must be at least {schema['minimum']}", value=value)
-    if "maximum" in schema and value > schema["maximum"]:
-        raise _fail(schema, "maximum", f"{where} must be at most {schema['maximum']}", value=value)
+def _number(schema: Schema) -> _Step | None:
+    if "minimum" not in schema and "maximum" not in schema:
+        return None
+    low, high = schema.get("minimum"), schema.get("maximum")
+
+    def number(value: float, where: str | None) -> None:
+        if low is not None and value < low:
+            raise _fail(schema, "minimum", f"{where} must be at least {low}", value=value)
+        if high is not None and value > high:
+            raise _fail(schema, "maximum", f"{where} must be at most {high}", value=value)
+    return number
 
 
-def _check_array(schema: Schema, value: list[Any], where: str) -> None:
+def _array(schema: Schema) -> _Step | None:
+    if not {"minItems", "maxItems", "items"} & schema.keys():
+        return None
     low, high = schema.get("minItems", 0), schema.get("maxItems")
-    if len(value) < low or (high is not None and len(value) > high):
-        raise _fail(schema, "maxItems" if len(value) >= low else "minItems",
-                    f"{where} must hold {_bounds(low, high, 'items')}", value=value)
-    if "items" in schema:
-        for i, item in enumerate(value):
-            check(schema["items"], item, f"{where}[{i}]")
+    items = _checker(schema["items"]) if "items" in schema else _nothing
+
+    def array(value: list[Any], where: str | None) -> None:
+        if len(value) < low or (high is not None and len(value) > high):
+            raise _fail(schema, "maxItems" if len(value) >= low else "minItems",
+                        f"{where} must hold {_bounds(low, high, 'items')}", value=value)
+        if items is not _nothing:
+            for i, item in enumerate(value):
+                items(item, None if where is None else f"{where}[{i}]", None)
+    return array
 
 
-def _check_object(schema: Schema, value: dict[str, Any], where: str) -> None:
-    if len(value) < schema.get("minProperties", 0):
-        raise _fail(schema, "minProperties", f"{where} must not be empty")
-    if len(value) > schema.get("maxProperties", len(value)):
-        raise _fail(schema, "maxProperties", f"{where} may hold at most {schema['maxProperties']} keys")
-    for key in schema.get("required", ()):
-        if key not in value:
-            raise _fail(schema, "required", f"{where} is missing required key {key!r}", key=key)
-    properties = schema.get("properties", {})
-    for key, sub in properties.items():
-        if key in value:
-            check(sub, value[key], f"{where}.{key}", key)
+def _object(schema: Schema) -> _Step | None:
+    keywords = {"minProperties", "maxProperties", "required", "properties", "additionalProperties", "propertyNames"}
+    if not keywords & schema.keys():
+        return None
+    low, high = schema.get("minProperties", 0), schema.get("maxProperties")
+    required = tuple(schema.get("required", ()))
+    properties = [(key, _checker(sub)) for key, sub in schema.get("properties", {}).items()]
+    declared = frozenset(schema.get("properties", {}))
     extra = schema.get("additionalProperties", True)
-    names = schema.get("propertyNames")
-    for key, item in value.items():
-        if names is not None:
-            check(names, key, f"{where} key {key[:64]!r}")
-        if key in properties:
-            continue
-        if extra is False:
-            raise _fail(schema, "additionalProperties", f"{where} has unknown key {key[:64]!r}", key=key)
-        if isinstance(extra, dict):
-            check(extra, item, f"{where}.{key}", key)
+    extra_check = _checker(extra) if isinstance(extra, dict) else _nothing
+    names = _checker(schema["propertyNames"]) if "propertyNames" in schema else _nothing
+    each_key = extra is False or extra_check is not _nothing or names is not _nothing
+
+    def obj(value: dict[str, Any], where: str | None) -> None:
+        if len(value) < low:
+            raise _fail(schema, "minProperties", f"{where} must not be empty")
+        if high is not None and len(value) > high:
+            raise _fail(schema, "maxProperties", f"{where} may hold at most {high} keys")
+        for key in required:
+            if key not in value:
+                raise _fail(schema, "required", f"{where} is missing required key {key!r}", key=key)
+        for key, run in properties:
+            if key in value:
+                run(value[key], None if where is None else f"{where}.{key}", key)
+        if each_key:
+            for key, item in value.items():
+                names(key, None if where is None else f"{where} key {key[:64]!r}", None)
+                if key in declared:
+                    continue
+                if extra is False:
+                    raise _fail(schema, "additionalProperties", f"{where} has unknown key {key[:64]!r}", key=key)
+                extra_check(item, None if where is None else f"{where}.{key}", key)
+    return obj
 
 
 def _pipe_list(text: str) -> list[str]:

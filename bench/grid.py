@@ -19,6 +19,9 @@ from pathlib import Path
 
 BATCH = 100
 ROUNDS = 10
+#: Measurements of each side, alternating: DynamoDB Local's JIT warms up over the first ones,
+#: and whichever side ran later would gain from it.
+REPEATS = 3
 
 
 def _environment(endpoint: str) -> dict[str, str]:
@@ -97,16 +100,20 @@ def main(endpoint: str) -> None:
         server = LiveServer("ddblocal", tmp, **tables)
         try:
             session = server.session()
-            seed(BATCH * (ROUNDS + 1), "waiting", priorities=20)
-            _claims_per_second(session, server.url, "/task_actions/queue_many", {"num": BATCH}, 1)  # warm-up
-            many, per_many = _claims_per_second(session, server.url, "/task_actions/queue_many", {"num": BATCH}, ROUNDS)
-            seed(BATCH * ROUNDS, "waiting", priorities=20)
-            threads = config.DB_PARALLELISM
-            base = floor(endpoint, Task.Meta.table_name, threads, seed(BATCH * ROUNDS + threads, "waiting"))
+            threads, manys, bases = config.DB_PARALLELISM, [], []
+            for _ in range(REPEATS):
+                seed(BATCH * (ROUNDS + 1), "waiting", priorities=20)
+                _claims_per_second(session, server.url, "/task_actions/queue_many", {"num": BATCH}, 1)  # warm-up
+                many, per_many = _claims_per_second(session, server.url, "/task_actions/queue_many", {"num": BATCH},
+                                                    ROUNDS)
+                manys.append(many)
+                bases.append(floor(endpoint, Task.Meta.table_name, threads, seed(BATCH * ROUNDS + threads, "waiting")))
+            many = max(manys)
             Figure("IceProd 3 queue_many, 100 tasks a call",
-                   f"{ROUNDS} POST /task_actions/queue_many num={BATCH}, after one untimed call",
-                   round(many, 1), "tasks/s", round(base, 1),
-                   f"floor: {threads} threads, 1 conditional UpdateItem each, after one untimed each").emit()
+                   f"{ROUNDS} POST /task_actions/queue_many num={BATCH}, after one untimed call; best of {REPEATS}",
+                   round(many, 1), "tasks/s", round(max(bases), 1),
+                   f"floor: {threads} threads, 1 conditional UpdateItem each, after one untimed each; "
+                   f"best of {REPEATS}, alternating").emit()
             one, per_one = _claims_per_second(session, server.url, "/task_actions/queue", {}, 100)
             Figure("IceProd 3 claims per request", "queue_many num=100 vs queue (one), tasks claimed per request",
                    per_many, "tasks/request", per_one, "queue").emit()

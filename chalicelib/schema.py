@@ -281,6 +281,9 @@ def _object(schema: Schema) -> _Step | None:
     extra_check = _checker(extra) if isinstance(extra, dict) else _nothing
     names = _checker(schema["propertyNames"]) if "propertyNames" in schema else _nothing
     each_key = extra is False or extra_check is not _nothing or names is not _nothing
+    #: Names that passed ``propertyNames``: the same few dozen keys come in every task, and
+    #: the check is pure (its regex is most of a task's check).
+    named: set[str] = set()
 
     def obj(value: dict[str, Any], where: str | None) -> None:
         if len(value) < low:
@@ -295,7 +298,10 @@ def _object(schema: Schema) -> _Step | None:
                 run(value[key], None if where is None else f"{where}.{key}", key)
         if each_key:
             for key, item in value.items():
-                names(key, None if where is None else f"{where} key {key[:64]!r}", None)
+                if key not in named:
+                    names(key, None if where is None else f"{where} key {key[:64]!r}", None)
+                    if len(named) < _MAX_COMPILED:
+                        named.add(key)
                 if key in declared:
                     continue
                 if extra is False:

@@ -3,8 +3,6 @@
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from chalicelib import codec
 from chalicelib.errors import Invalid
@@ -59,25 +57,6 @@ def test_item_size_grows_with_content():
     large = codec.item_size(codec.encode_item({"a": "x" * 1000}))
     assert large - small >= 999
 
-
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**40), 10**40) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(min_size=1), inner, max_size=5),
-    max_leaves=20,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_JSON)
-def test_fits_agrees_with_the_exact_size_of_any_item(value):
-    try:
-        item = codec.encode_item({"k": value, "ключ": [value]})
-    except Invalid:
-        return  # a number DynamoDB cannot hold: refused before any size is measured
-    size = codec.item_size(item)
-    assert codec.fits(item, size)
-    assert not codec.fits(item, size - 1)
 
 
 @pytest.mark.parametrize("value", [10**38 - 1, -(10**38 - 1), 10**38, 10**125, 1.0000001e-129, 9.99e124,

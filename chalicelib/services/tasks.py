@@ -38,7 +38,7 @@ SERVER_DEFAULTS: dict[str, Any] = {
 
 def _encode(doc: Doc) -> dict[str, Any]:
     item = codec.encode_item(doc)
-    if not codec.fits(item, MAX_ITEM_BYTES - 1024):
+    if codec.item_size(item) > MAX_ITEM_BYTES - 1024:
         raise Invalid("task too large for DynamoDB (400 KB)")
     return item
 

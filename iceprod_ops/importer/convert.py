@@ -97,7 +97,7 @@ def _require(doc: dict[str, Any], keys: tuple[str, ...]) -> None:
 
 
 def _fits(item: dict[str, Any], what: str) -> dict[str, Any]:
-    if not codec.fits(item, tasks.MAX_ITEM_BYTES - 1024):
+    if codec.item_size(item) > tasks.MAX_ITEM_BYTES - 1024:
         raise Invalid(f"{what} too large for DynamoDB (400 KB)")
     return item
 

@@ -8,11 +8,14 @@ At most ``2 x parallel`` batches are in flight, which bounds memory on any expor
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,9 +133,30 @@ def import_all(sources: list[Source], options: Options) -> Checkpoint:
     sources = importable(sources, protocol)
     checkpoint = Checkpoint.load(options.checkpoint, sources, options.protocol, options.restart)
     rejects = Rejects(options.rejects, checkpoint)
-    for source in sources:
-        _SourceImport(source, checkpoint, rejects, options).run()
+    with _collector_for_a_batch_job():
+        for source in sources:
+            _SourceImport(source, checkpoint, rejects, options).run()
     return checkpoint
+
+
+@contextmanager
+def _collector_for_a_batch_job() -> Iterator[None]:
+    """Python's cycle collector tuned for the import, then restored.
+
+    The import makes millions of short-lived dicts that form no cycles, and each of the
+    collector's full passes walks every object loaded before (modules, botocore's service
+    models) again. Those are frozen out of its reach, and its young generation is larger:
+    ``python -m bench.importer`` measured about 15% less CPU in the importing process.
+    """
+    gc.collect()
+    gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(20_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 class _SourceImport:

@@ -95,3 +95,20 @@ def test_the_published_document_has_no_private_keywords():
     text = json.dumps(schema.openapi())
     assert "x-parse" not in text and "x-status" not in text and "errorMessage" not in text
     assert "maxBytes" not in text
+
+
+def test_nested_failures_name_their_place_as_deep_as_they_are():
+    """The first pass builds no place names; the failure is named by a second one."""
+    nested = {"type": "object", "properties": {"a": {"type": "array", "items": {
+        "type": "object", "propertyNames": {"pattern": "^[a-z]+$"}, "additionalProperties": {"type": "integer"}}}}}
+    assert message(nested, {"a": [{"ok": 1}, {"ok": 1, "no": "x"}]}) == "body.a[1].no must be of type integer"
+    assert message(nested, {"a": [{"ok": 1}, {"ok": 1, "NO": 1}]}) == "body.a[1] key 'NO' is not of the expected form"
+
+
+def test_a_refused_key_name_stays_refused_after_others_passed():
+    """Names that passed ``propertyNames`` are remembered; refused ones never are."""
+    names = {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}}
+    schema.check(names, {"good": 1, "fine": 2})
+    for _ in range(2):
+        assert message(names, {"good": 1, "Bad": 2}) == "body key 'Bad' is not of the expected form"
+    schema.check(names, {"good": 1})

@@ -66,16 +66,29 @@ def _write_report(machine: str, seconds: float) -> None:
     (ROOT / "docs" / "performance.md").write_text(text)
 
 
-def _iceprod3(endpoint: str) -> None:
-    """IceProd 3's figures, from a process that serves that protocol (``bench/grid.py``)."""
+def _apart(module: str) -> None:
+    """The figures of ``bench.<module>``, from a process of its own (IceProd 3's serves that
+    protocol) on a DynamoDB Local of its own.
+
+    These write the most (tens of thousands of items a side), and DynamoDB Local slows down as a
+    run goes on: on 2026-12-04, later in the same run, the importer's floor fell from 3,001 to 238
+    tasks/s and queue_many's from 445 to 54 tasks/s, which leaves both sides waiting on the engine
+    and their ratio meaningless.
+    """
     import json
     import subprocess
 
     from bench.common import FIGURES, Figure
+    from tests.engines import DynamoDBLocal
 
-    run = subprocess.run([sys.executable, "-m", "bench.grid", endpoint], cwd=ROOT, capture_output=True, text=True)
+    engine = DynamoDBLocal.start()
+    try:
+        run = subprocess.run([sys.executable, "-m", f"bench.{module}", engine.url], cwd=ROOT, capture_output=True,
+                             text=True)
+    finally:
+        engine.stop()
     if run.returncode:
-        raise SystemExit(f"bench.grid failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}")
+        raise SystemExit(f"bench.{module} failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}")
     for line in run.stdout.splitlines():
         if line.startswith("{"):
             FIGURES.append(Figure(**json.loads(line)))
@@ -112,7 +125,6 @@ def main() -> None:
             coldstart,
             compression,
             counts,
-            importer,
             janitor,
             nodelay,
             queueing,
@@ -125,11 +137,8 @@ def main() -> None:
         tables = {k: os.environ[k] for k in ("TASKS_TABLE", "FILES_TABLE", "COUNTERS_TABLE")}
         if sys.argv[1:] == ["claims"]:
             return _claims_only(engine, tables)
-        # First, on a fresh engine: after the 100,000-task seeds below DynamoDB Local's answers to
-        # the IceProd 3 seeding timed out, and the importer's floor fell from 2,700 to 238 tasks/s
-        # (2026-12-04), which makes both sides engine-bound and their ratio meaningless.
-        importer.run()
-        _iceprod3(engine.url)
+        _apart("importer")
+        _apart("grid")
         counts.seed_datasets()
         with tempfile.TemporaryDirectory() as tmp:
             server = LiveServer("ddblocal", tmp, **tables)

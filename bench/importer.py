@@ -7,7 +7,7 @@ The importer does everything a real run does: reads a mongodump ``.bson`` file, 
 document, reads every batch back first (to skip or report what is there), writes, checkpoints.
 Best of three rounds each, alternating, into the same table (fresh ids each time).
 
-Alone: ``.venv/bin/python -m bench.importer`` (starts its own DynamoDB Local).
+Alone: ``.venv/bin/python -m bench.importer [endpoint]`` (without one it starts its own DynamoDB Local).
 """
 
 from __future__ import annotations
@@ -82,23 +82,27 @@ def run() -> None:
            f"raw BatchWriteItem of the same items, {PARALLEL} threads").emit()
 
 
-def main() -> None:
+def main(endpoint: str | None) -> None:
+    """Prints the figure as a JSON line, against ``endpoint`` or a DynamoDB Local of its own."""
     import os
 
     from bench.__main__ import _environment
     from tests.engines import DynamoDBLocal
 
     _environment()
-    engine = DynamoDBLocal.start()
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.url
+    engine = None if endpoint else DynamoDBLocal.start()
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = endpoint or engine.url
     try:
         from chalicelib.models import create_tables
 
         create_tables()
         run()
     finally:
-        engine.stop()
+        if engine is not None:
+            engine.stop()
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -120,6 +120,9 @@ def encode_item(doc: dict[str, Any]) -> dict[str, AttributeValue]:
     item: dict[str, AttributeValue] = {}
     sidecar: dict[str, AttributeValue] = {}
     for key, value in doc.items():
+        if type(value) is str:  # most top-level values: what encode_top makes of them, without its calls
+            item[key] = {"S": value}
+            continue
         item[key], floats = encode_top(key, value)
         if floats:
             sidecar[key] = {"L": [{"S": p} for p in floats]}

@@ -233,8 +233,8 @@ def batch_get(model: type[Model], keys: Sequence[str | tuple[str, str]],
         _retried(send)
         return items
 
-    if len(keys) <= 100:  # one request: sent from this thread, not handed to the pool and waited for
-        return fetch(keys)
+    if len(keys) <= 100:  # at most one request: sent from this thread, not handed to the pool
+        return fetch(keys) if keys else []
     chunks = [keys[i : i + 100] for i in range(0, len(keys), 100)]
     return [item for chunk_items in parallel(fetch, chunks) for item in chunk_items]
 

@@ -18,7 +18,6 @@ integer fields, which need no sidecar.
 
 from __future__ import annotations
 
-import json
 import math
 from decimal import Decimal
 from typing import Any
@@ -174,17 +173,6 @@ def decode_item(item: dict[str, AttributeValue], hidden: frozenset[str] = frozen
         pointers = frozenset(sidecar.get(key, ()))
         doc[key] = decode(av, (key,), pointers)
     return doc
-
-
-def fits(item: dict[str, AttributeValue], limit: int) -> bool:
-    """Whether ``item_size(item) <= limit``, measured exactly only for items near the limit.
-
-    An item's compact JSON text is never shorter than its :func:`item_size`: each value's type
-    tag and quotes outweigh the bytes ``item_size`` adds per value and per member, and the
-    escapes of ``ensure_ascii`` are longer than the UTF-8 bytes they stand for. The C encoder
-    measures it many times faster than the exact sum.
-    """
-    return len(json.dumps(item, separators=(",", ":"))) <= limit or item_size(item) <= limit
 
 
 def item_size(item: dict[str, AttributeValue]) -> int:

@@ -62,6 +62,12 @@ def verify(schema: Schema, where: str = "schema") -> None:
         verify(schema["additionalProperties"], f"{where}.additionalProperties")
     if schema.get("x-parse") is not None and schema["x-parse"] not in PARSERS:
         raise ValueError(f"{where}: unknown x-parse {schema['x-parse']!r}")
+    kinds = schema.get("type", [])
+    unknown_kinds = {kinds} - _TYPES.keys() if isinstance(kinds, str) else set(kinds) - _TYPES.keys()
+    if unknown_kinds:
+        raise ValueError(f"{where}: unknown types {sorted(unknown_kinds)}")
+    if "pattern" in schema:
+        re.compile(schema["pattern"])  # an error here, not at the first request (re caches it for the checker)
 
 
 #: A compiled schema: ``(value, where, key)`` raises ``Invalid`` at the first failure. ``where``
@@ -75,6 +81,9 @@ _TYPES: dict[str, tuple[type, ...]] = {"integer": (int,), "number": (int, float)
 #: while it is cached. Schemas are constants: one built per call (a literal) is compiled anew.
 _COMPILED: dict[int, tuple[Schema, Checker]] = {}
 _MAX_COMPILED = 4096
+#: Key names remembered per ``propertyNames`` check (the set starts again when full, so names
+#: sent once cannot crowd out the few that come in every task).
+_MAX_NAMES = 4096
 
 
 def _fail(schema: Schema, keyword: str, message: str, **details: Any) -> Invalid:
@@ -96,9 +105,12 @@ def check(schema: Schema, value: Any, where: str = "body", key: str | None = Non
     run = _checker(schema)
     try:
         run(value, None, key)
-    except Invalid:
-        run(value, where, key)
-        raise
+    except Invalid as unnamed:
+        failure = unnamed
+    else:
+        return
+    run(value, where, key)  # fails at the same place, now naming it
+    raise failure  # not reached: the checks are pure
 
 
 def _checker(schema: Schema) -> Checker:
@@ -117,7 +129,10 @@ def _nothing(value: Any, where: str | None, key: str | None) -> None:
 
 
 def _compile(schema: Schema) -> Checker:
-    """The schema's checks as closures, in the order the module docstring gives."""
+    """The schema's checks as closures, in this order: ``allOf`` (in order), ``anyOf``, ``not``,
+    ``type``, ``enum``, then the keywords of the value's kind (an object's: ``minProperties``,
+    ``maxProperties``, ``required``, ``properties`` as declared, then each key's ``propertyNames``
+    and ``additionalProperties``)."""
     steps = [step for step in (*map(_nested, schema.get("allOf", ())), _any_of(schema), _not(schema),
                                _type(schema), _enum(schema), _by_kind(schema)) if step is not None]
     custom = schema.get("errorMessage")
@@ -300,8 +315,9 @@ def _object(schema: Schema) -> _Step | None:
             for key, item in value.items():
                 if key not in named:
                     names(key, None if where is None else f"{where} key {key[:64]!r}", None)
-                    if len(named) < _MAX_COMPILED:
-                        named.add(key)
+                    if len(named) >= _MAX_NAMES:
+                        named.clear()
+                    named.add(key)
                 if key in declared:
                     continue
                 if extra is False:
@@ -590,7 +606,7 @@ class Operation:
             elif part == "query":
                 checked["query"] = self._query(query)
             else:
-                checked["body"] = None if self.body is None else self._body(raw_body)
+                checked["body"] = None if self.body is None else self._body(self.body, raw_body)
         return Call(checked["query"], checked["body"])
 
     def _query(self, query: dict[str, str]) -> dict[str, Any]:
@@ -604,9 +620,9 @@ class Operation:
                 typed[name] = parse(text) if parse else text
         return typed
 
-    def _body(self, raw: bytes | None) -> Any:
+    def _body(self, schema: Schema, raw: bytes | None) -> Any:
         body = parse_json(raw)
-        check(self.body or {}, body)
+        check(schema, body)
         return body
 
 

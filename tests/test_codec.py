@@ -58,11 +58,14 @@ def test_item_size_grows_with_content():
     assert large - small >= 999
 
 
-
 @pytest.mark.parametrize("value", [10**38 - 1, -(10**38 - 1), 10**38, 10**125, 1.0000001e-129, 9.99e124,
-                                   1e-130, 9.9e125, -1e-130, 5e-324 * 0, -0.0])
+                                   1e-130, 9.9e125, -1e-130, 0.0, -0.0, 0, 7, -3.25])
 def test_numbers_near_dynamodb_s_limits_are_held_exactly_as_before(value):
-    assert codec.decode_item(codec.encode_item({"k": value})) == {"k": value}
+    """Inside the limits the text is what the exact (Decimal) check let through: ``str`` of an
+    int, ``repr`` of a float; it reads back with its type and sign."""
+    assert codec.encode_item({"k": value})["k"] == {"N": str(value) if isinstance(value, int) else repr(value)}
+    back = codec.decode_item(codec.encode_item({"k": value}))["k"]
+    assert back == value and type(back) is type(value) and math.copysign(1, back) == math.copysign(1, value)
 
 
 @pytest.mark.parametrize("bad", [10**126, 1e-131, -1e126, 1.2e126, 10**38 + 1])

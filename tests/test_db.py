@@ -30,6 +30,25 @@ def test_batch_get_reads_none_one_or_many_requests_worth_of_keys(tables):
 
     ids = [f"{i:032x}" for i in range(150)]
     db.batch_write(Task, puts=[{"task_id": {"S": task_id}} for task_id in ids[::2]])
-    assert db.batch_get(Task, []) == []
     assert sorted(i["task_id"]["S"] for i in db.batch_get(Task, ids[:100])) == ids[:100:2]
     assert sorted(i["task_id"]["S"] for i in db.batch_get(Task, ids)) == ids[::2]
+
+
+def test_batch_get_sends_no_request_for_no_keys(tables, monkeypatch):
+    """DynamoDB refuses a BatchGetItem without keys (moto does not)."""
+    from pynamodb.connection.table import TableConnection
+
+    from chalicelib.models import Task
+
+    sent = []
+    original = TableConnection.batch_get_item
+
+    def recorded(self, keys, *args, **kwargs):
+        sent.append(len(keys))
+        return original(self, keys, *args, **kwargs)
+
+    monkeypatch.setattr(TableConnection, "batch_get_item", recorded)
+    assert db.batch_get(Task, []) == []
+    assert sent == []
+    assert db.batch_get(Task, ["0" * 32]) == []
+    assert sent == [1]

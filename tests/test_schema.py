@@ -1,5 +1,7 @@
 """The schema checker: the one shape check of every request, its messages and order of checks."""
 
+import re
+
 import pytest
 
 from chalicelib import schema
@@ -53,6 +55,14 @@ def test_a_schema_keyword_the_checker_does_not_implement_is_refused_at_registrat
         schema.Operation("POST", "/x", "x", "system", body={"type": "array", "uniqueItems": True})
     with pytest.raises(ValueError, match="format"):
         schema.Operation("GET", "/x", "x", "system", query={"q": {"type": "string", "format": "date"}})
+
+
+def test_a_type_or_pattern_the_checker_cannot_use_is_refused_at_registration():
+    """Not at the first request, as a 500."""
+    with pytest.raises(ValueError, match="unknown types"):
+        schema.Operation("POST", "/x", "x", "system", body={"type": ["string", "bogus"]})
+    with pytest.raises(re.error):
+        schema.Operation("POST", "/x", "x", "system", body={"properties": {"a": {"pattern": "(unclosed"}}})
 
 
 def test_query_text_becomes_typed_values_with_defaults():

@@ -42,6 +42,7 @@ ICEPROD3_POSTED = (*tasks.REQUIRED, "status", "instance_id")
 #: The keys of an IceProd 3 task stat (``POST /tasks/{id}/task_stats`` writes exactly these).
 STAT_KEYS = ("task_stat_id", "task_id", "dataset_id", "create_date", "stats")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OBJECT = {"type": "object"}
 
 
 def iso(moment: datetime) -> str:
@@ -166,7 +167,7 @@ def task_stat(record: dict[str, Any]) -> Converted:
     if set(doc) - set(STAT_KEYS):
         raise Invalid(f"keys a task stat does not have: {', '.join(sorted(set(doc) - set(STAT_KEYS)))}")
     schema.check(schema.DATASET_ID, doc["dataset_id"], "dataset_id")
-    schema.check({"type": "object"}, doc["stats"], "stats")
+    schema.check(_OBJECT, doc["stats"], "stats")
     task_id = _task_id(doc["task_id"])
     stored = {**doc, "task_stat_id": stat_id(doc["task_stat_id"], doc["create_date"])}
     item = _fits(task_stats.stat_item(stored), "task stat")

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import TableConnection
 from pynamodb.constants import ITEM
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
@@ -151,6 +151,19 @@ def update_item(model: type[Model], hash_key: str, range_key: str | None = None,
     with translated():
         return table(model).update_item(hash_key, range_key, actions=actions, condition=condition,
                                         return_values=return_values)
+
+
+def update_if(model: type[Model], hash_key: str, range_key: str | None = None, *, actions: list[Action],
+              condition: Condition) -> bool:
+    """:func:`update_item` for the many writes where a refused condition is an answer, not an
+    error: whether the write happened (False: the item changed since it was read, someone else won)."""
+    try:
+        update_item(model, hash_key, range_key, actions=actions, condition=condition)
+    except UpdateError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
 
 
 def delete_item(model: type[Model], hash_key: str, range_key: str | None = None) -> None:

@@ -29,7 +29,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 
@@ -97,15 +96,9 @@ def _begin() -> bool:
     """Mark the tables as being converted (IceProd 2 data, marked or not); False if they already
     hold IceProd 3's."""
     version = Path([protocol_marker.VERSION])
-    try:
-        db.update_item(Bookkeeping, *bookkeeping.PROTOCOL_MARKER,
-                       actions=[version.set({"S": "2"}), Path([protocol_marker.CONVERTING]).set({"S": "3"})],
-                       condition=Bookkeeping.pk.does_not_exist() | (version == {"S": "2"}))
-    except UpdateError as error:
-        if db.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return db.update_if(Bookkeeping, *bookkeeping.PROTOCOL_MARKER,
+                        actions=[version.set({"S": "2"}), Path([protocol_marker.CONVERTING]).set({"S": "3"})],
+                        condition=Bookkeeping.pk.does_not_exist() | (version == {"S": "2"}))
 
 
 def _checkpoint() -> tuple[str | None, bool, Counter]:

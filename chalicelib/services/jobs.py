@@ -19,8 +19,6 @@ import logging
 import time
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib import codec, config, db
 from chalicelib.errors import NotFound
 from chalicelib.ids import new_id
@@ -159,15 +157,9 @@ def _lease(chunk: bookkeeping.Key) -> bool:
     now = int(time.time())
     expired = (attr("state") == {"S": "running"}) & (attr("lease") < {"N": str(now)})
     condition = attr("ids").exists() & ((attr("state") == {"S": "pending"}) | expired)
-    try:
-        db.update_item(Bookkeeping, *chunk, actions=[attr("state").set({"S": "running"}),
-                                                     attr("lease").set({"N": str(now + LEASE_SECONDS)})],
-                       condition=condition)
-    except UpdateError as error:
-        if db.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return db.update_if(Bookkeeping, *chunk, actions=[attr("state").set({"S": "running"}),
+                                                      attr("lease").set({"N": str(now + LEASE_SECONDS)})],
+                        condition=condition)
 
 
 def _finish_chunk(job_id: str, chunk: bookkeeping.Key, changed: int) -> None:

@@ -18,7 +18,7 @@ from chalicelib import config, db
 from chalicelib.errors import Invalid
 from chalicelib.models import Task
 from chalicelib.models.tasks import NAME_KEY, STATUS_KEY, STATUSES, status_keys
-from chalicelib.services import pages, store
+from chalicelib.services import matching, pages, store
 from chalicelib.services.store import Doc, attr, value
 
 _TYPE_ORDER = {type(None): 0, int: 1, float: 1, str: 2, dict: 3, list: 4, bool: 5}
@@ -153,10 +153,7 @@ def dataset_tasks(dataset_id: str, status_filter: list[str], job_id: str | None,
         for chunk in chunks[1:]:
             any_name |= chunk
         clauses.append(any_name)
-    condition = None
-    for clause in clauses:
-        condition = clause if condition is None else condition & clause
-    source = dataset_source(dataset_id, shape.read(keys, ["task_id"]), condition)
+    source = dataset_source(dataset_id, shape.read(keys, ["task_id"]), matching.all_of(clauses))
     page = pages.collect([source], request)
     docs = [store.document(item) for item in page.items]
     if shape.creation_order:

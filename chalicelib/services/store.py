@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
@@ -136,20 +135,16 @@ def update(task_id: str, actions: list[Action], condition: Condition | None = No
            return_values: str = "NONE") -> dict[str, Any]:
     """One UpdateItem, stamped with the time of the write; raises PynamoDB's ``UpdateError``
     when the condition fails."""
-    stamped = [*actions, attr(MODIFIED).set(value(now_ms()))]
-    return db.update_item(Task, task_id, actions=stamped, condition=condition, return_values=return_values)
+    return db.update_item(Task, task_id, actions=_stamped(actions), condition=condition, return_values=return_values)
 
 
 def update_if(task_id: str, actions: list[Action], condition: Condition) -> bool:
-    """:func:`update`, for the many moves where a failed condition is an answer, not an error:
-    whether the write happened (False: the task changed since it was read, someone else won)."""
-    try:
-        update(task_id, actions, condition)
-    except UpdateError as error:
-        if db.is_condition_failure(error):
-            return False
-        raise
-    return True
+    """:func:`update` as :func:`db.update_if`: whether the write happened."""
+    return db.update_if(Task, task_id, actions=_stamped(actions), condition=condition)
+
+
+def _stamped(actions: list[Action]) -> list[Action]:
+    return [*actions, attr(MODIFIED).set(value(now_ms()))]
 
 
 def put_new(task_id: str, item: dict[str, Any]) -> None:
